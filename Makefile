@@ -1,0 +1,34 @@
+# The two commands of the README: `make demo` and `make test`.
+# Both create .venv if it is missing and install the package into it.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.snnsuite-installed
+
+.PHONY: demo test test-slow install bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# the CPU build of torch first, so the dependency resolver never pulls a CUDA build
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	rm -rf results/demo
+	$(VENV)/bin/snnsuite run configs/chaos_quick.yaml --out results/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+bench: $(STAMP)
+	$(PY) benchmarks/chaos_point.py
+
+clean:
+	rm -rf results build *.egg-info

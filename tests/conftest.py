@@ -1,0 +1,23 @@
+"""Shared fixtures: configs of small networks and a headless matplotlib."""
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "configs"
+
+
+@pytest.fixture
+def small_chaos_config():
+    """A 120-neuron chaos point with 4 perturbations: seconds to simulate."""
+    from protocols import chaos
+    from protocols.config import load_config
+
+    def make(*overrides):
+        return load_config(CONFIGS / "chaos_quick.yaml", chaos.SCHEMA,
+                           ["network.n_neurons=120", "protocol.n_perturbations=4",
+                            "protocol.observation=200 ms", *overrides])
+    return make
