@@ -1,0 +1,105 @@
+"""Figures for result files (matplotlib, Agg back-end; every function returns the path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def raster_comparison(control_i, control_t, trial_i, trial_t, path, *,
+                      perturbation_time_s: float, perturbed_neuron: int | None = None,
+                      n_show: int = 200) -> Path:
+    """Raster of the control and one perturbed trial, overlaid, for the first ``n_show`` neurons.
+
+    Spikes in both runs at the same time step look black; spikes only in the
+    control (blue) or only in the trial (red) show where the runs diverged.
+    """
+    control_i, trial_i = np.asarray(control_i), np.asarray(trial_i)
+    control_t, trial_t = np.asarray(control_t), np.asarray(trial_t)
+    ctrl = set(zip(control_i.tolist(), np.round(control_t, 6).tolist()))
+    tri = set(zip(trial_i.tolist(), np.round(trial_t, 6).tolist()))
+    groups = {"both": ctrl & tri, "control only": ctrl - tri, "perturbed only": tri - ctrl}
+    colours = {"both": "0.15", "control only": "tab:blue", "perturbed only": "tab:red"}
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for label, spikes in groups.items():
+        spikes = [(i, t) for i, t in spikes if i < n_show]
+        if spikes:
+            i, t = np.array(spikes).T
+            ax.scatter(t * 1e3, i, s=2, marker="|", color=colours[label],
+                       label=f"{label} ({len(spikes)})", linewidths=0.8)
+    ax.axvline(perturbation_time_s * 1e3, color="tab:orange", lw=1,
+               label="perturbation" + (f" (neuron {perturbed_neuron})"
+                                       if perturbed_neuron is not None else ""))
+    ax.set(xlabel="time (ms)", ylabel="neuron", ylim=(-1, n_show),
+           title=f"Control vs perturbed trial (first {n_show} neurons)")
+    ax.legend(loc="upper left", fontsize=8, markerscale=4, framealpha=0.9)
+    return _save(fig, path)
+
+
+def hamming_over_time(time_s, distances, path, *, saturation: float | None = None,
+                      title: str = "") -> Path:
+    """Hamming distance to the control per bin, one thin line per trial plus the mean."""
+    time_s, distances = np.asarray(time_s), np.atleast_2d(distances)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for row in distances:
+        ax.plot(time_s * 1e3, row, color="tab:blue", alpha=0.3, lw=0.7)
+    ax.plot(time_s * 1e3, distances.mean(axis=0), color="k", lw=1.5,
+            label=f"mean of {len(distances)} trials")
+    if saturation is not None and np.isfinite(saturation):
+        ax.axhline(saturation, color="tab:red", ls="--", lw=1,
+                   label="saturation Σ 2p(1-p)")
+    ax.set(xlabel="time (ms)", ylabel="Hamming distance (neurons per bin)",
+           title=title or "Divergence from the control")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def lz_distribution(lz, path, *, xlabel: str = "LZ complexity (c log2 n / n)") -> Path:
+    """Histogram of per-trial Lempel-Ziv complexities with the mean marked."""
+    lz = np.asarray(lz, dtype=float)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.hist(lz, bins=max(5, min(30, len(lz) // 2)), color="tab:purple", alpha=0.8)
+    if len(lz):
+        ax.axvline(lz.mean(), color="k", lw=1.5, label=f"mean {lz.mean():.3g} (n={len(lz)})")
+        ax.legend(fontsize=8)
+    ax.set(xlabel=xlabel, ylabel="trials", title="LZ complexity of the difference matrices")
+    return _save(fig, path)
+
+
+def heatmap(values, x_values, y_values, path, *, xlabel: str, ylabel: str, title: str = "",
+            cbar_label: str = "", mark: tuple[int, int] | None = None) -> Path:
+    """A grid of values (rows = ``y_values``, columns = ``x_values``), axes in real units.
+
+    Points not computed (NaN) are grey; ``mark=(row, column)`` rings one point.
+    """
+    values = np.asarray(values, dtype=float)
+    x_values, y_values = np.asarray(x_values, float), np.asarray(y_values, float)
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_bad("0.8")
+    image = ax.imshow(np.ma.masked_invalid(values), origin="lower", aspect="auto", cmap=cmap)
+    step_x, step_y = max(1, len(x_values) // 8), max(1, len(y_values) // 8)
+    ax.set_xticks(range(0, len(x_values), step_x))
+    ax.set_xticklabels([f"{v:.3g}" for v in x_values[::step_x]])
+    ax.set_yticks(range(0, len(y_values), step_y))
+    ax.set_yticklabels([f"{v:.3g}" for v in y_values[::step_y]])
+    if mark is not None:
+        ax.scatter([mark[1]], [mark[0]], s=160, facecolors="none", edgecolors="tab:red", lw=2,
+                   label=f"maximum ({y_values[mark[0]]:.3g}, {x_values[mark[1]]:.3g})")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    fig.colorbar(image, ax=ax, label=cbar_label)
+    return _save(fig, path)

@@ -1,0 +1,355 @@
+"""Chaos perturbation protocol: one auxiliary spike in a heterogeneous LIF network.
+
+One point of the heterogeneity study: a network with threshold spread
+``network.v_th_std`` and weight spread ``network.g_std`` (normalised units,
+see :mod:`models.lif`) runs a ``protocol.baseline`` (50 ms), then one auxiliary
+spike is forced in one neuron and the network is observed for
+``protocol.observation`` (500 ms).  Each of ``protocol.n_perturbations`` trials
+perturbs a different neuron and is compared with an unperturbed control that
+sees exactly the same noise and initial state.  Control and trials run as
+replicas side by side in one simulation (:mod:`models.replicas`).
+
+Per trial, on the binned (neuron x time) difference between trial and control:
+
+- ``lz``: Lempel-Ziv complexity (LZ76, normalised ``c log2(n) / n``) and
+  ``lz_entropy`` (``c log2(n) / (n H(p1))``, Casali et al. 2013);
+- ``hamming_slope``: divergence rate of the Hamming distance over its growth
+  phase (:func:`analysis.chaos.hamming_slope`), in differing neurons per second.
+
+Run it::
+
+    snnsuite run configs/chaos_quick.yaml --out results/chaos_quick
+    python -m protocols.chaos configs/chaos.yaml --set network.g_std=0.3
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from analysis import chaos as chaos_measures
+from analysis import complexity, plots, spikes as spike_stats
+from analysis.results import ResultWriter, load
+from protocols.config import Field
+
+NAME = "chaos"
+
+SCHEMA = {
+    "network": {
+        "n_neurons": Field("int", 1000, low=2, doc="neurons per network (per replica)"),
+        "connection_prob": Field("float", 0.1, low=0, low_open=True, high=1,
+                                 doc="recurrent connection probability"),
+        "fixed_indegree": Field("bool", False, doc="every neuron gets exactly round(p (n-1)) inputs"),
+        "v_th_mean": Field("quantity", "-55 mV", unit="voltage", doc="mean spike threshold"),
+        "v_th_std": Field("float", 0.2, low=0, high=2,
+                          doc="threshold spread, in units of v_th_mean - v_rest"),
+        "g_std": Field("float", 0.2, low=0, high=5,
+                       doc="weight spread: weights ~ Normal(0, g_std), 1.0 = a 10 mV jump of I_syn"),
+        "tau_m": Field("quantity", "20 ms", unit="time", low=0, low_open=True,
+                       doc="membrane time constant"),
+        "tau_syn": Field("quantity", "5 ms", unit="time", low=0, low_open=True,
+                         doc="synaptic decay time constant"),
+        "refractory": Field("quantity", "2 ms", unit="time", low=0, doc="absolute refractory period"),
+        "v_rest": Field("quantity", "-65 mV", unit="voltage", doc="resting potential"),
+        "v_reset": Field("quantity", "-65 mV", unit="voltage", doc="reset potential"),
+    },
+    "input": {
+        "background_rate": Field("quantity", "200 Hz", unit="frequency", low=0,
+                                 doc="independent Poisson background per neuron"),
+        "background_weight": Field("float", 0.1, low=0, doc="jump of I_syn per background spike (normalised)"),
+        "bias": Field("float", 0.8, doc="constant input R*I, normalised (0.8 = 8 mV)"),
+        "n_channels": Field("int", 20, low=0, doc="dynamic Poisson input channels"),
+        "channel_connectivity": Field("float", 0.3, low=0, high=1,
+                                      doc="fraction of neurons each channel projects to"),
+        "channel_rate": Field("quantity", "10 Hz", unit="frequency", low=0,
+                              doc="mean rate of a channel (redrawn uniformly in [0, 2x] per interval)"),
+        "channel_weight": Field("float", 0.2, low=0, doc="jump of I_syn per channel spike (normalised)"),
+        "channel_interval": Field("quantity", "50 ms", unit="time", low=0, low_open=True,
+                                  doc="how often a channel's rate is redrawn"),
+    },
+    "protocol": {
+        "dt": Field("quantity", "0.1 ms", unit="time", low=0, low_open=True, doc="integration time step"),
+        "baseline": Field("quantity", "50 ms", unit="time", low=0, low_open=True,
+                          doc="time before the auxiliary spike"),
+        "observation": Field("quantity", "500 ms", unit="time", low=0, low_open=True,
+                             doc="time observed after the auxiliary spike"),
+        "n_perturbations": Field("int", 20, low=1, doc="perturbed trials (each a different neuron)"),
+        "bin": Field("quantity", "1 ms", unit="time", low=0, low_open=True,
+                     doc="bin of the spike matrices compared"),
+        "perturb": Field("bool", True, doc="false: trials get no auxiliary spike (a determinism check)"),
+        "growth_fraction": Field("float", 0.5, low=0, low_open=True, high=1,
+                                 doc="the Hamming growth phase ends at this fraction of saturation"),
+        "fano_window": Field("quantity", "50 ms", unit="time", low=0, low_open=True,
+                             doc="window of the spike counts for the Fano factor"),
+    },
+    "seed": {
+        "session": Field("int", 1234, low=0, doc="session seed; every stream derives from it"),
+    },
+}
+
+
+# --------------------------------------------------------------------------- simulation
+class Drawn(NamedTuple):
+    """Everything random about one point, drawn from the point's seed streams."""
+
+    params: object            # models.lif.LIFParams
+    inputs: object            # models.replicas.InputParams
+    structure: object         # models.structure.Structure
+    v0: np.ndarray            # initial membrane potential per neuron, volts
+    channel_rates_hz: np.ndarray
+    perturbed: np.ndarray     # the neuron perturbed in each trial
+    duration: object          # baseline + observation (Quantity)
+
+
+def draw(config, block: int = 0) -> Drawn:
+    """Draw the network, initial state, inputs and perturbed neurons of one point."""
+    import brian2 as b2
+    from brian2 import mV
+
+    from models import lif, replicas, rng, structure
+
+    net_cfg, in_cfg, pr_cfg = config.network, config.input, config.protocol
+    n = net_cfg.n_neurons
+    if pr_cfg.n_perturbations > n:
+        raise ValueError(f"protocol.n_perturbations ({pr_cfg.n_perturbations}) exceeds "
+                         f"network.n_neurons ({n}): each trial perturbs a different neuron")
+
+    def stream(purpose, trial=None):
+        return rng.stream(config.seed.session, block=block, trial=trial, purpose=purpose)
+
+    params = lif.LIFParams(tau_m=net_cfg.tau_m, tau_syn=net_cfg.tau_syn, v_rest=net_cfg.v_rest,
+                           v_reset=net_cfg.v_reset, v_th_mean=net_cfg.v_th_mean,
+                           refractory=net_cfg.refractory,
+                           I_bias=in_cfg.bias * (net_cfg.v_th_mean - net_cfg.v_rest))
+    inputs = replicas.InputParams(background_rate=in_cfg.background_rate,
+                                  background_weight=in_cfg.background_weight,
+                                  n_channels=in_cfg.n_channels, channel_rate=in_cfg.channel_rate,
+                                  channel_weight=in_cfg.channel_weight,
+                                  channel_interval=in_cfg.channel_interval)
+    duration = pr_cfg.baseline + pr_cfg.observation
+    v_unit = params.v_unit
+    # thresholds stay at least 1 mV above the reset (see models.structure)
+    min_gap = float((net_cfg.v_reset + 1 * mV - net_cfg.v_th_mean) / v_unit)
+    struct = structure.draw_structure(
+        n_neurons=n, connection_prob=net_cfg.connection_prob, fixed_indegree=net_cfg.fixed_indegree,
+        g_std=net_cfg.g_std, v_th_std=net_cfg.v_th_std, min_threshold_gap=min_gap,
+        n_channels=in_cfg.n_channels, channel_connectivity=in_cfg.channel_connectivity,
+        rngs={p: stream(p) for p in ("structure", "thresholds", "input")})
+    # initial state shared by control and trials: uniform between reset and each threshold
+    v_reset = float(net_cfg.v_reset / b2.volt)
+    v_th = float(params.v_th_mean / b2.volt) + struct.v_th_offset * float(v_unit / b2.volt)
+    v0 = v_reset + stream("initial_state", trial=0).random(n) * (v_th - v_reset)
+    n_intervals = int(math.ceil(float(duration / in_cfg.channel_interval))) + 1
+    rates_hz = replicas.channel_rate_table(in_cfg.n_channels, in_cfg.channel_rate, n_intervals,
+                                           stream("input", trial=0))
+    perturbed = stream("perturbation").choice(n, size=pr_cfg.n_perturbations,
+                                              replace=False).astype(np.int32)
+    return Drawn(params, inputs, struct, v0, rates_hz, perturbed, duration)
+
+
+def simulate(config, drawn: Drawn, perturbations: list, n_replicas: int, *, block: int = 0,
+             backend: str = "runtime", build_root: str | None = None):
+    """Run ``n_replicas`` replicas of the drawn network; returns their spikes."""
+    import brian2 as b2
+
+    from models import devices, replicas, rng
+
+    with devices.backend(backend, build_root=build_root) as device:
+        b2.seed(rng.integer_seed(config.seed.session, block=block, purpose="noise"))
+        net, objects = replicas.build(drawn.structure, drawn.params, drawn.inputs,
+                                      n_replicas=n_replicas, v0=drawn.v0,
+                                      channel_rates_hz=drawn.channel_rates_hz,
+                                      perturbations=perturbations, duration=drawn.duration,
+                                      dt=config.protocol.dt)
+        device.run(net, drawn.duration)
+        return replicas.spikes_of(objects, drawn.structure.n_neurons)
+
+
+def simulate_single(config, *, block: int = 0, perturbed_neuron: int | None = None,
+                    backend: str = "runtime"):
+    """One trial on its own (the plain approach the replicas replace).
+
+    Same network, noise and initial state as replica ``k`` of
+    :func:`simulate_point`; returns ``(neuron, time_s)`` of its spikes.
+    """
+    from models import replicas
+
+    drawn = draw(config, block)
+    perturbations = [] if perturbed_neuron is None else [
+        replicas.Perturbation(replica=0, neuron=int(perturbed_neuron), time=config.protocol.baseline)]
+    return simulate(config, drawn, perturbations, 1, block=block, backend=backend).of(0)
+
+
+def simulate_point(config, *, block: int = 0, backend: str = "runtime",
+                   build_root: str | None = None, keep_spikes: bool = False) -> tuple[dict, dict]:
+    """Simulate control + perturbed replicas for one point and measure them.
+
+    Returns ``(attrs, datasets)`` ready for :meth:`analysis.results.ResultWriter.write_point`.
+    """
+    from brian2 import second
+
+    from models import replicas
+
+    started = time.perf_counter()
+    net_cfg, pr_cfg = config.network, config.protocol
+    n, n_trials = net_cfg.n_neurons, pr_cfg.n_perturbations
+
+    # 2. build: draw everything random from the point's streams
+    drawn = draw(config, block)
+    perturbed = drawn.perturbed
+    perturbations = [replicas.Perturbation(replica=k + 1, neuron=int(neuron), time=pr_cfg.baseline)
+                     for k, neuron in enumerate(perturbed)] if pr_cfg.perturb else []
+    # 3. run all replicas in one network (replica 0 = control)
+    all_spikes = simulate(config, drawn, perturbations, n_trials + 1, block=block,
+                          backend=backend, build_root=build_root)
+    sim_time = time.perf_counter() - started
+    duration = drawn.duration
+
+    # 4. analyse: binned difference matrices over the observation window
+    t0_s = float(pr_cfg.baseline / second)
+    t1_s = float(duration / second)
+    bin_s = float(pr_cfg.bin / second)
+
+    def binned(replica):
+        i, t = all_spikes.of(replica)
+        return spike_stats.bin_spikes(i, t, n, t0_s, t1_s, bin_s, binary=True)
+
+    control = binned(0)
+    saturation = chaos_measures.saturation_level(control)
+    n_bins = control.shape[1]
+    lz = np.empty(n_trials)
+    lz_entropy = np.empty(n_trials)
+    slope = np.empty(n_trials)
+    distance = np.empty((n_trials, n_bins), dtype=np.int32)
+    for k in range(n_trials):
+        trial = binned(k + 1)
+        difference = (trial != control).astype(np.uint8)
+        distance[k] = chaos_measures.hamming_distance(control, trial)
+        lz[k] = complexity.lempel_ziv(difference, normalize=True)
+        lz_entropy[k] = complexity.lempel_ziv(difference, normalize="entropy")
+        slope[k] = chaos_measures.hamming_slope(distance[k], bin_s, saturation=saturation,
+                                                fraction=pr_cfg.growth_fraction)
+
+    ctrl_i, ctrl_t = all_spikes.of(0)
+    rates = spike_stats.firing_rates(ctrl_i, n, t1_s)
+    cvs = np.array([spike_stats.cv_isi(ctrl_t[ctrl_i == k]) for k in range(n)])
+    window_s = float(pr_cfg.fano_window / second)
+    counts = spike_stats.bin_spikes(ctrl_i, ctrl_t, n, t0_s,
+                                    t0_s + window_s * int(round((t1_s - t0_s) / window_s)),
+                                    window_s, binary=False)
+    fanos = np.array([spike_stats.fano_factor(c) for c in counts])
+
+    attrs = {
+        "v_th_std": float(net_cfg.v_th_std), "g_std": float(net_cfg.g_std),
+        "block_id": int(block), "n_trials": int(n_trials), "n_neurons": int(n),
+        "lz_mean": float(lz.mean()), "lz_std": float(lz.std()),
+        "lz_entropy_mean": float(lz_entropy.mean()), "lz_entropy_std": float(lz_entropy.std()),
+        "hamming_mean": float(slope.mean()), "hamming_std": float(slope.std()),
+        "final_distance_mean": float(distance[:, -max(1, n_bins // 10):].mean()),
+        "saturation": float(saturation),
+        "rate_mean": float(rates.mean()), "rate_std": float(rates.std()),
+        "cv_mean": float(np.nanmean(cvs)) if np.isfinite(cvs).any() else float("nan"),
+        "fano_mean": float(np.nanmean(fanos)) if np.isfinite(fanos).any() else float("nan"),
+        "silent_fraction": float((rates == 0).mean()),
+        "bin_s": bin_s, "baseline_s": t0_s, "observation_s": t1_s - t0_s,
+        "simulation_time_s": float(sim_time),
+        "compute_time_s": float(time.perf_counter() - started),
+        "backend": backend,
+    }
+    datasets = {
+        "lz": lz, "lz_entropy": lz_entropy, "hamming_slope": slope,
+        "perturbed_neurons": perturbed, "hamming_distance": distance,
+        "control_rates_hz": rates.astype(np.float32),
+    }
+    if keep_spikes:
+        first_i, first_t = all_spikes.of(1) if n_trials else (ctrl_i[:0], ctrl_t[:0])
+        datasets.update(control_spike_i=ctrl_i, control_spike_t_s=ctrl_t,
+                        trial_spike_i=first_i, trial_spike_t_s=first_t)
+    return attrs, datasets
+
+
+# --------------------------------------------------------------------------- protocol API
+def versions() -> dict:
+    """Versions recorded in every result file."""
+    import platform
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in ("snnsuite", "brian2", "numpy", "scipy", "h5py", "torch"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: bool = False) -> Path:
+    """Run one chaos point and write ``out_dir/results.h5``."""
+    out_dir = Path(out_dir)
+    # 1. config (validated by the caller) -> 2. build -> 3. run -> 4. analyse, in simulate_point
+    writer = ResultWriter(out_dir, NAME, config.to_yaml(), config.seed.session, versions(),
+                          resume=resume)
+    if "p0000" not in writer.completed():
+        attrs, datasets = simulate_point(config, block=0, backend=backend,
+                                         build_root=str(out_dir / "build"), keep_spikes=True)
+        # 5. save
+        writer.write_point("p0000", attrs, datasets)
+    return writer.finalize()
+
+
+def report(results_path: Path, out_dir: Path | None = None) -> Path:
+    """Figures and ``report.md`` for a chaos result file; returns the report path."""
+    result = load(results_path)
+    out_dir = Path(out_dir) if out_dir is not None else Path(results_path).parent
+    figures = out_dir / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    point = result.point
+    a, d = point.attrs, point.data
+    n_bins = d["hamming_distance"].shape[1]
+    time_s = a["baseline_s"] + a["bin_s"] * np.arange(n_bins)
+    made = []
+    if "control_spike_i" in d and len(d["perturbed_neurons"]):
+        made.append(plots.raster_comparison(
+            d["control_spike_i"], d["control_spike_t_s"], d["trial_spike_i"], d["trial_spike_t_s"],
+            figures / "raster.png", perturbation_time_s=a["baseline_s"],
+            perturbed_neuron=int(d["perturbed_neurons"][0]), n_show=min(200, int(a["n_neurons"]))))
+    made.append(plots.hamming_over_time(time_s, d["hamming_distance"], figures / "hamming.png",
+                                        saturation=a["saturation"],
+                                        title=f"v_th_std={a['v_th_std']:g}, g_std={a['g_std']:g}"))
+    made.append(plots.lz_distribution(d["lz"], figures / "lz_distribution.png"))
+
+    lines = [
+        "# Chaos perturbation: one point", "",
+        f"Result file: `{Path(results_path).name}`; seed {result.seed}; "
+        f"created {result.attrs.get('created', '?')}.", "",
+        "| quantity | value |", "|---|---|",
+    ]
+    rows = [("v_th_std (normalised)", a["v_th_std"]), ("g_std (normalised)", a["g_std"]),
+            ("neurons", a["n_neurons"]), ("perturbation trials", a["n_trials"]),
+            ("LZ complexity (c log2 n / n)", f"{a['lz_mean']:.4g} ± {a['lz_std']:.2g}"),
+            ("LZ complexity (entropy-normalised)", f"{a['lz_entropy_mean']:.4g} ± {a['lz_entropy_std']:.2g}"),
+            ("Hamming slope (neurons/s)", f"{a['hamming_mean']:.4g} ± {a['hamming_std']:.2g}"),
+            ("final Hamming distance / saturation", f"{a['final_distance_mean']:.3g} / {a['saturation']:.3g}"),
+            ("control rate (Hz)", f"{a['rate_mean']:.3g}"), ("control CV(ISI)", f"{a['cv_mean']:.3g}"),
+            ("control Fano factor", f"{a['fano_mean']:.3g}"),
+            ("compute time (s)", f"{a['compute_time_s']:.2f}"), ("backend", a.get("backend", "?"))]
+    lines += [f"| {k} | {v} |" for k, v in rows]
+    lines += ["", "## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in map(Path, made)]
+    lines += ["", "## Versions", "", "```", json.dumps(result.versions, indent=2), "```", ""]
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def main(argv=None) -> int:
+    from protocols.cli import protocol_main
+
+    return protocol_main(NAME, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,330 @@
+"""The ``snnsuite`` command line: list experiments, run a config, report a result file.
+
+Usage::
+
+    snnsuite list                                    # experiments and their configs
+    snnsuite run configs/chaos_quick.yaml            # results in results/chaos_quick/
+    snnsuite run configs/heterogeneity_grid.yaml --backend cpp --jobs 2 --out results/grid1
+    snnsuite run configs/heterogeneity_grid.yaml --out results/grid1 --resume
+    snnsuite run configs/chaos.yaml --set network.n_neurons=2000 --set network.tau_m="10 ms"
+    snnsuite report results/grid1/results.h5         # figures + report.md again
+    python -m protocols.chaos configs/chaos_quick.yaml   # one protocol, same options
+
+``run`` reads the config's ``experiment`` key, imports that protocol, checks
+the whole config against the protocol's schema (and the ``--set`` overrides)
+*before* anything is simulated, runs it, writes the report and the resolved
+``config.yaml`` into the output folder, and prints where everything is.
+
+Mistakes in the input (a bad config, an unknown experiment, a missing or
+unreadable file, a protocol's :class:`~protocols.config.UsageError` such as
+"results.h5 exists; pass --resume") print ``snnsuite: error: <message>`` on
+stderr and exit with status 2, without a traceback.  Ctrl+C exits with 130.
+
+Protocol module contract
+------------------------
+A protocol is a module listed in :data:`PROTOCOLS` (experiment name ->
+module path, imported only when needed) that provides:
+
+``__doc__``
+    The module docstring; its first line is the one-line description shown
+    by ``snnsuite list``.
+``SCHEMA``
+    ``{section: {key: protocols.config.Field}}``, the config it accepts.
+``run(config, out_dir, *, backend, jobs, resume) -> Path``
+    ``config`` is a validated :class:`~protocols.config.Config`; ``out_dir``
+    a ``Path`` (may not exist yet); ``backend`` one of ``runtime``, ``cpp``,
+    ``cuda``; ``jobs`` a positive int or ``None`` (the protocol's default);
+    ``resume`` a bool.  Returns the path of the result file it wrote
+    (normally ``out_dir / "results.h5"``).  User mistakes are raised as
+    ``UsageError``.
+``report(results_path, out_dir) -> None``
+    Writes ``out_dir/figures/`` and ``out_dir/report.md`` from a result file
+    alone (it may return the report's path).
+
+and, to run as ``python -m protocols.<name>``, ends with::
+
+    def main(argv=None) -> int:
+        from protocols.cli import protocol_main
+        return protocol_main(NAME, argv)
+
+    if __name__ == "__main__":
+        raise SystemExit(main())
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import errno
+import importlib
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
+
+from protocols.config import ConfigError, UsageError, load_config, read_experiment
+
+# setuptools warns about one of its own private helpers whenever Brian2 compiles
+# with Cython; the warning is not about anything a user can change.
+warnings.filterwarnings("ignore", message="_get_vc_env is private")
+
+#: experiment name (the config's ``experiment`` key) -> protocol module
+PROTOCOLS = {
+    "chaos": "protocols.chaos",
+    "heterogeneity_grid": "protocols.heterogeneity_grid",
+}
+BACKENDS = ("runtime", "cpp", "cuda")
+EXIT_USAGE = 2         # bad input: config, arguments, files
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl+C
+
+
+# ----------------------------------------------------------------------------- helpers
+def configs_dir() -> Path:
+    """``./configs`` when it exists, else the ``configs/`` folder shipped beside the packages."""
+    local = Path("configs")
+    if local.is_dir():
+        return local
+    return Path(__file__).resolve().parent.parent / "configs"
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the working directory when it lies below it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _description(module_name: str) -> str:
+    """First line of a protocol's docstring, read without importing it when possible.
+
+    Reading the source keeps ``snnsuite list`` fast (no brian2 import) and
+    working when a protocol's dependencies are missing.
+    """
+    module = sys.modules.get(module_name)
+    doc = None
+    if module is not None:
+        doc = module.__doc__
+    else:
+        try:
+            spec = importlib.util.find_spec(module_name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.origin and spec.origin.endswith(".py"):
+            try:
+                doc = ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8")))
+            except (OSError, SyntaxError, UnicodeDecodeError):
+                doc = None
+        elif spec is None:
+            return "(module not found)"
+    lines = (doc or "").strip().splitlines()
+    return lines[0].strip() if lines else "(no description)"
+
+
+def _known() -> str:
+    return ", ".join(sorted(PROTOCOLS))
+
+
+def _import_protocol(experiment: str, source: str | None = None):
+    """The protocol module of an experiment; ``ConfigError`` if the name is unknown."""
+    if experiment not in PROTOCOLS:
+        raise ConfigError(source, "experiment", f"unknown experiment {experiment!r}; "
+                          f"known experiments: {_known()}")
+    module = importlib.import_module(PROTOCOLS[experiment])
+    missing = [name for name in ("SCHEMA", "run", "report") if not hasattr(module, name)]
+    if missing:
+        raise RuntimeError(f"protocol module {module.__name__} lacks {', '.join(missing)}")
+    return module
+
+
+def _user_errors() -> tuple:
+    """Exceptions that mean a mistake in the input: message, exit 2, no traceback."""
+    errors = [ConfigError, UsageError, FileNotFoundError]
+    try:
+        from analysis.results import ResultFileError
+    except ImportError:
+        pass
+    else:
+        errors.append(ResultFileError)
+    return tuple(errors)
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, FileNotFoundError) and exc.filename is not None:
+        return f"{exc.strerror or 'file not found'}: {exc.filename}"
+    return str(exc) or type(exc).__name__
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", metavar="CONFIG", type=Path, help="YAML config file")
+    parser.add_argument("--out", metavar="DIR", type=Path, default=None,
+                        help="output folder (default: results/<config name>)")
+    parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
+                        dest="overrides",
+                        help="override a config key, value read as YAML "
+                             "(e.g. network.n_neurons=2000, network.tau_m='10 ms'); repeatable")
+    parser.add_argument("--jobs", metavar="N", type=_positive_int, default=None,
+                        help="parallel worker processes (default: the protocol's, "
+                             "all cores for grids)")
+    parser.add_argument("--backend", choices=BACKENDS, default="runtime",
+                        help="Brian2 back-end (default: runtime)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run in the same output folder")
+
+
+# ----------------------------------------------------------------------------- commands
+def _cmd_list(args) -> int:
+    directory = Path(args.configs) if args.configs else configs_dir()
+    by_experiment: dict[str, list[Path]] = {}
+    unreadable = []
+    if directory.is_dir():
+        for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+            try:
+                by_experiment.setdefault(read_experiment(path), []).append(path)
+            except ConfigError:
+                unreadable.append(path)
+    width = max(len(name) for name in PROTOCOLS) + 2
+    print(f"experiments (configs in {_shown(directory)}):")
+    for name in sorted(PROTOCOLS):
+        print(f"  {name:<{width}}{_description(PROTOCOLS[name])}")
+        for path in by_experiment.pop(name, []):
+            print(f"  {'':<{width}}  {_shown(path)}")
+        if not directory.is_dir():
+            print(f"  {'':<{width}}  (no configs folder)")
+    for name, paths in sorted(by_experiment.items()):
+        for path in paths:
+            print(f"  (unknown experiment {name!r}) {_shown(path)}")
+    for path in unreadable:
+        print(f"  (not a valid config) {_shown(path)}")
+    return 0
+
+
+def _run_protocol(args, *, expected: str | None = None) -> int:
+    """Shared by ``snnsuite run`` and ``python -m protocols.<name>``."""
+    # 1. the protocol named by the config, and the whole config checked against it
+    experiment = read_experiment(args.config)
+    if expected is not None and experiment != expected:
+        raise ConfigError(str(args.config), "experiment",
+                          f"got {experiment!r}; this command runs experiment {expected!r} "
+                          f"(use: snnsuite run {args.config})")
+    module = _import_protocol(experiment, str(args.config))
+    config = load_config(args.config, module.SCHEMA, args.overrides)
+    out_dir = args.out if args.out is not None else Path("results") / Path(args.config).stem
+    print(f"snnsuite: {experiment} from {_shown(args.config)} -> {_shown(out_dir)} "
+          f"(backend {args.backend}{', resuming' if args.resume else ''})", flush=True)
+    # 2. run: the protocol writes the result file
+    results_path = Path(module.run(config, out_dir, backend=args.backend, jobs=args.jobs,
+                                   resume=args.resume))
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
+    # 3. report: figures and report.md from the result file alone
+    report_path = module.report(results_path, out_dir)
+    report_path = Path(report_path) if report_path else Path(out_dir) / "report.md"
+    print(f"results: {_shown(results_path)}")
+    print(f"figures: {_shown(Path(out_dir) / 'figures')}/")
+    print(f"report:  {_shown(report_path)}")
+    print(f"config:  {_shown(Path(out_dir) / 'config.yaml')}")
+    return 0
+
+
+def _result_protocol(path: Path) -> str:
+    """The ``protocol`` root attribute of a result file."""
+    from analysis.results import load
+
+    result = load(path)
+    protocol = getattr(result, "protocol", None)
+    if protocol is None:
+        protocol = getattr(result, "attrs", {}).get("protocol")
+    if not protocol:
+        raise UsageError(f"{path}: the file names no protocol (root attribute 'protocol')")
+    return str(protocol)
+
+
+def _cmd_report(args) -> int:
+    path = Path(args.results)
+    if not path.is_file():
+        raise FileNotFoundError(errno.ENOENT, "result file not found", str(path))
+    protocol = _result_protocol(path)
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"{path}: written by protocol {protocol!r}, which this version does "
+                         f"not know; known: {_known()}")
+    module = _import_protocol(protocol)
+    out_dir = Path(args.out) if args.out is not None else path.parent
+    report_path = module.report(path, out_dir)
+    report_path = Path(report_path) if report_path else out_dir / "report.md"
+    print(f"figures: {_shown(out_dir / 'figures')}/")
+    print(f"report:  {_shown(report_path)}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- entry points
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="snnsuite", description="Run spiking-network experiments from YAML configs.",
+        epilog="Each run writes results.h5, config.yaml, figures/ and report.md into its folder.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    listing = commands.add_parser("list", help="experiments and their config files")
+    listing.add_argument("--configs", metavar="DIR", default=None,
+                         help="configs folder (default: ./configs, else the installed one)")
+    listing.set_defaults(handler=_cmd_list)
+
+    run = commands.add_parser("run", help="run an experiment from its config")
+    _add_run_arguments(run)
+    run.set_defaults(handler=_run_protocol)
+
+    report = commands.add_parser("report", help="figures and report.md from a result file")
+    report.add_argument("results", metavar="RESULT.h5", help="a result file")
+    report.add_argument("--out", metavar="DIR", default=None,
+                        help="output folder (default: the result file's folder)")
+    report.set_defaults(handler=_cmd_report)
+    return parser
+
+
+def _dispatch(parser: argparse.ArgumentParser, argv, call) -> int:
+    """Parse, call, and turn user errors and Ctrl+C into messages and exit codes."""
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        return call(args)
+    except KeyboardInterrupt:
+        print("snnsuite: interrupted; rerun with --resume to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except _user_errors() as exc:
+        print(f"snnsuite: error: {_message(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def main(argv=None) -> int:
+    """The ``snnsuite`` console script; returns the exit status."""
+    return _dispatch(build_parser(), argv, lambda args: args.handler(args))
+
+
+def protocol_main(name: str, argv=None) -> int:
+    """``python -m protocols.<name> CONFIG [options]``: ``run`` with the protocol fixed.
+
+    The config's ``experiment`` must be ``name``; options are those of
+    ``snnsuite run``.
+    """
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {PROTOCOLS.get(name, name)}",
+        description=f"Run the {name!r} experiment from a config ({_description(PROTOCOLS[name])})"
+        if name in PROTOCOLS else f"Run the {name!r} experiment from a config.")
+    _add_run_arguments(parser)
+    return _dispatch(parser, argv, lambda args: _run_protocol(args, expected=name))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,956 @@
+"""YAML configs with units, checked against a declarative schema.
+
+A protocol declares what its config may hold as a nested dict of
+:class:`Field` objects, one mapping per section::
+
+    SCHEMA = {
+        "network": {
+            "n_neurons": Field("int", 1000, low=1, doc="neurons per network"),
+            "tau_m": Field("quantity", "20 ms", unit="time", low=0, low_open=True,
+                           doc="membrane time constant"),
+        },
+        "seed": {"session": Field("int", 1234, low=0, doc="session seed")},
+    }
+
+and :func:`load_config` turns a YAML file such as ::
+
+    experiment: chaos          # names the protocol; always required
+    network:
+      n_neurons: 300
+      tau_m: "20 ms"           # a number and a Brian2 unit, checked for dimension
+
+into a :class:`Config` (``cfg.network.tau_m == 20 * ms``).  Every key is
+checked before anything runs: an unknown section or key, a value of the wrong
+type, a unit of the wrong dimension or a value out of range raises
+:class:`ConfigError`, whose message names the file, the dotted key, what was
+given and what is allowed.  Keys left out take the schema's default.
+
+Field kinds
+-----------
+``int``, ``float``, ``bool``, ``str``
+    Plain YAML values.  A float accepts integers and number strings such as
+    ``1e-3`` (which YAML 1.1 reads as text); an int accepts integers only.
+``quantity``
+    A string ``"<number> <unit>"`` parsed by :func:`parse_quantity` and checked
+    against the field's ``unit`` (a dimension name from :data:`DIMENSIONS`).
+    Bounds ``low``/``high`` are numbers in SI base units (``0`` for
+    ``"0 ms"``) or strings with units (``"1 ms"``).
+``float_list``
+    A list of numbers, each checked against the bounds.
+``axis``
+    A parameter axis: a non-empty list of numbers, or a mapping
+    ``{start, stop, num}`` expanded with ``numpy.linspace``; each value is
+    checked against the bounds.  Stored as a tuple of floats.
+
+Values are stored as ``int``, ``float``, ``bool``, ``str``, Brian2
+``Quantity`` or tuples of floats.  :meth:`Config.to_yaml` writes the resolved
+config back so that loading it gives exactly the same values (quantities are
+written with the shortest decimal that reproduces the float bit for bit).
+
+>>> cfg = load_config_text('''
+... experiment: demo
+... network: {tau_m: "10 ms", n_neurons: 50}
+... ''', {"network": {"n_neurons": Field("int", 100, low=1),
+...                   "tau_m": Field("quantity", "20 ms", unit="time")}})
+>>> cfg.network.n_neurons, cfg.network.tau_m
+(50, 10. * msecond)
+>>> print(cfg.to_yaml(), end="")
+experiment: demo
+network:
+  n_neurons: 50
+  tau_m: 10 ms
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import yaml
+
+__all__ = [
+    "ConfigError", "UsageError", "Field", "REQUIRED", "DIMENSIONS", "KINDS",
+    "Config", "Section", "parse_quantity", "format_quantity",
+    "load_config", "load_config_text", "read_experiment",
+]
+
+
+# ----------------------------------------------------------------------------- errors
+class ConfigError(ValueError):
+    """A config value, key or file that cannot be used.
+
+    ``str(error)`` reads ``"<source>: <dotted key>: <problem>"``, e.g.
+    ``configs/chaos.yaml: network.tau_m: got '20' (a number without a unit);
+    expected a time such as '20 ms'``.  The parts are kept as ``source``,
+    ``key`` and ``problem``.
+    """
+
+    def __init__(self, source: str | None, key: str | None, problem: str):
+        self.source = None if source is None else str(source)
+        self.key = key
+        self.problem = problem
+        parts = [p for p in (self.source, key) if p]
+        super().__init__(": ".join([*parts, problem]))
+
+    def __reduce__(self):  # picklable across worker processes
+        return (type(self), (self.source, self.key, self.problem))
+
+
+class UsageError(Exception):
+    """A user mistake found by a protocol, e.g. "results.h5 exists; pass --resume".
+
+    The command line prints the message (no traceback) and exits with status 2.
+    """
+
+
+# ----------------------------------------------------------------------------- quantities
+#: Dimension names usable as ``Field(..., unit=...)`` and in :func:`parse_quantity`:
+#: name -> (a Brian2 unit of that dimension, an example value for messages).
+DIMENSIONS = {
+    "time": ("second", "20 ms"),
+    "voltage": ("volt", "-55 mV"),
+    "frequency": ("hertz", "200 Hz"),
+    "conductance": ("siemens", "5 nS"),
+    "current": ("amp", "100 pA"),
+    "capacitance": ("farad", "200 pF"),
+    "resistance": ("ohm", "100 Mohm"),
+    "charge": ("coulomb", "1 pC"),
+    "length": ("metre", "10 um"),
+    "area": ("metre2", "100 um2"),
+    "concentration": ("molar", "2 mM"),
+    "dimensionless": (None, "0.5"),
+}
+
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_NUMBER_RE = re.compile(rf"\s*({_NUMBER})(.*)", re.DOTALL)
+_UNIT_TOKEN_RE = re.compile(
+    r"(?P<pow>\*\*|\^)|(?P<mul>\*)|(?P<div>/)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<int>[+-]?\d+)|(?P<space>\s+)|(?P<bad>.)")
+# the SI base units in Brian2's dimension order (length, mass, time, current,
+# temperature, amount, luminosity): the fallback spelling of any dimension
+_SI_BASE = ("metre", "kilogram", "second", "amp", "kelvin", "mole", "candle")
+
+
+@functools.lru_cache(maxsize=None)
+def _units() -> dict:
+    """Brian2's unit registry as ``name -> (scale in SI, Dimension)``.
+
+    Every unit Brian2 defines is known by its full name (``msecond``) and its
+    display name (``ms``), plus the aliases in the ``brian2.units`` namespace
+    (``cm2``, ``um``).
+    """
+    import brian2.units as b2_units
+    from brian2.units.allunits import all_units
+    from brian2.units.fundamentalunits import Unit
+
+    registry = {}
+    candidates = [(name, u) for u in all_units for name in (u.name, u.dispname)]
+    candidates += [(name, obj) for name, obj in vars(b2_units).items() if isinstance(obj, Unit)]
+    for name, unit in candidates:
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(name)):
+            registry.setdefault(str(name), (float(unit), unit.dim))
+    return registry
+
+
+def _dimension(dimension_name: str | None):
+    """The Brian2 ``Dimension`` for a name of :data:`DIMENSIONS` (None: any)."""
+    if dimension_name is None:
+        return None
+    from brian2.units.fundamentalunits import DIMENSIONLESS
+
+    if dimension_name not in DIMENSIONS:
+        raise ValueError(f"unknown dimension name {dimension_name!r}; "
+                         f"known: {', '.join(DIMENSIONS)}")
+    unit_name = DIMENSIONS[dimension_name][0]
+    return DIMENSIONLESS if unit_name is None else _units()[unit_name][1]
+
+
+def _describe_dimension(dim) -> str:
+    """'a time', 'a voltage', or 'dimension m^2 kg s^-3 A^-1' for unnamed ones."""
+    for name in DIMENSIONS:
+        if _dimension(name) == dim:
+            if name == "dimensionless":
+                return "a dimensionless number"
+            return ("an " if name[0] in "aeiou" else "a ") + name
+    return f"a quantity of dimension {dim}"
+
+
+def _expected(dimension_name: str | None) -> str:
+    if dimension_name is None:
+        return "expected a number with a unit such as '20 ms'"
+    example = DIMENSIONS[dimension_name][1]
+    return f"expected {_describe_dimension(_dimension(dimension_name))} such as '{example}'"
+
+
+def _parse_unit(text: str, full_text: str, dimension_name: str | None):
+    """Parse ``'mV'``, ``'mV/ms'``, ``'nS/cm^2'``, ``'kg*m**2'`` -> (scale, Dimension)."""
+    from brian2.units.fundamentalunits import DIMENSIONLESS
+
+    registry = _units()
+    scale, dim = 1.0, DIMENSIONLESS
+    tokens = [(m.lastgroup, m.group()) for m in _UNIT_TOKEN_RE.finditer(text)
+              if m.lastgroup != "space"]
+    position, divide = 0, False
+
+    def fail(problem):
+        return ValueError(f"got {full_text!r}: {problem}; {_expected(dimension_name)}")
+
+    while position < len(tokens):
+        kind, value = tokens[position]
+        if kind in ("mul", "div") and (position > 0 or kind == "div"):  # '1 /ms' too
+            divide = kind == "div"
+            position += 1
+            kind, value = tokens[position] if position < len(tokens) else ("end", "")
+        if kind != "name":
+            raise fail(f"cannot read the unit {text!r}")
+        if value not in registry:
+            close = difflib.get_close_matches(value, _same_dimension_names(dimension_name), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise fail(f"unknown unit {value!r}{hint}")
+        unit_scale, unit_dim = registry[value]
+        exponent = 1
+        position += 1
+        if position < len(tokens) and tokens[position][0] == "pow":
+            if position + 1 >= len(tokens) or tokens[position + 1][0] != "int":
+                raise fail(f"cannot read the unit {text!r} (an exponent must be an integer)")
+            exponent = int(tokens[position + 1][1])
+            position += 2
+        if divide:
+            exponent = -exponent
+        scale *= unit_scale ** exponent
+        dim = dim * unit_dim ** exponent
+        divide = False
+        if position < len(tokens) and tokens[position][0] not in ("mul", "div", "name"):
+            raise fail(f"cannot read the unit {text!r}")
+    return scale, dim
+
+
+def _same_dimension_names(dimension_name: str | None) -> list[str]:
+    """Unit names of one dimension (all names when ``None``), for suggestions."""
+    if dimension_name is None:
+        return list(_units())
+    dim = _dimension(dimension_name)
+    return [name for name, (_, d) in _units().items() if d == dim]
+
+
+def parse_quantity(text: str, dimension_name: str | None):
+    """Parse ``"<number> <unit>"`` into a Brian2 ``Quantity`` of a given dimension.
+
+    No ``eval``: the number is read by a regular expression and each unit name
+    is looked up in Brian2's unit registry (full names such as ``msecond`` and
+    short ones such as ``ms``).  Units may be combined with ``*``, ``/`` and
+    integer powers (``^2`` or ``**2``): ``"1 mV/ms"``, ``"3 nS/um^2"``.
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``"20 ms"``, ``"-55 mV"``, ``"200 Hz"``, ``"1e-3 second"``.
+    dimension_name : str or None
+        A key of :data:`DIMENSIONS` (``"time"``, ``"voltage"``, ``"frequency"``,
+        ``"conductance"``, ``"current"``, ``"dimensionless"``, ...), or ``None``
+        to accept any dimension.  For ``"dimensionless"`` a bare number is
+        accepted.
+
+    Returns
+    -------
+    brian2.Quantity
+        value = number x (product of unit scales), in SI, with the dimension.
+
+    Raises
+    ------
+    ValueError
+        Not a string, no number, a number without a unit, an unknown unit or
+        the wrong dimension; the message says what was given and what is
+        expected.
+
+    Examples
+    --------
+    >>> parse_quantity("20 ms", "time")
+    20. * msecond
+    >>> parse_quantity("-55 mV", "voltage")
+    -55. * mvolt
+    >>> parse_quantity("20", "time")
+    Traceback (most recent call last):
+    ...
+    ValueError: got '20' (a number without a unit); expected a time such as '20 ms'
+    >>> parse_quantity("20 mV", "time")
+    Traceback (most recent call last):
+    ...
+    ValueError: got '20 mV' (a voltage); expected a time such as '20 ms'
+    """
+    import brian2 as b2
+
+    expected_dim = _dimension(dimension_name)  # validates the name first
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise ValueError(f"got {text!r} ({_type_name(text)}); {_expected(dimension_name)}")
+    if not isinstance(text, str):  # a bare YAML number
+        if dimension_name == "dimensionless":
+            return b2.Quantity(float(text))
+        raise ValueError(f"got {text!r} (a number without a unit); {_expected(dimension_name)}")
+    match = _NUMBER_RE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"got {text!r} (not a number followed by a unit); "
+                         f"{_expected(dimension_name)}")
+    number, unit_text = float(match.group(1)), match.group(2).strip()
+    if not unit_text:
+        if dimension_name == "dimensionless":
+            return b2.Quantity(number)
+        raise ValueError(f"got {text!r} (a number without a unit); {_expected(dimension_name)}")
+    scale, dim = _parse_unit(unit_text, text, dimension_name)
+    if expected_dim is not None and dim != expected_dim:
+        raise ValueError(f"got {text!r} ({_describe_dimension(dim)}); {_expected(dimension_name)}")
+    return b2.Quantity(number * scale, dim=dim)
+
+
+def _shortest_number(value: float, unit_text: str) -> str | None:
+    """The shortest ``"<number> <unit>"`` that parses back to exactly ``value`` (SI)."""
+    try:
+        scale = float(np.asarray(parse_quantity(f"1 {unit_text}", None)))
+    except ValueError:
+        return None
+    for digits in range(1, 18):
+        number = repr(float(f"{value / scale:.{digits}g}"))
+        number = number[:-2] if number.endswith(".0") else number
+        text = f"{number} {unit_text}"
+        if float(np.asarray(parse_quantity(text, None))) == value:
+            return text
+    return None
+
+
+def format_quantity(quantity) -> str:
+    """Write a scalar quantity so that :func:`parse_quantity` reads it back exactly.
+
+    The number is the shortest decimal that reproduces the float bit for bit,
+    in the unit of the dimension's example (``ms``, ``mV``, ``Hz``, ``nS``,
+    ...) when the number is of a readable size, else in Brian2's preferred
+    unit, else in SI base units.
+
+    >>> import brian2 as b2
+    >>> format_quantity(20 * b2.ms), format_quantity(0.1 * b2.ms), format_quantity(200 * b2.Hz)
+    ('20 ms', '0.1 ms', '200 Hz')
+    >>> format_quantity(-55 * b2.mV), format_quantity(5 * b2.nsiemens)
+    ('-55 mV', '5 nS')
+    >>> q = 0.1 * b2.ms + 0.2 * b2.ms   # not exactly 0.3 ms
+    >>> format_quantity(q), parse_quantity(format_quantity(q), "time") == q
+    ('0.30000000000000004 ms', True)
+    """
+    import brian2 as b2
+    from brian2.units.fundamentalunits import get_unit
+
+    if np.ndim(quantity) != 0:
+        raise ValueError(f"can only write a single value, got shape {np.shape(quantity)}")
+    value = float(np.asarray(quantity))
+    dim = b2.get_dimensions(quantity)
+    if not math.isfinite(value):
+        raise ValueError(f"cannot write a non-finite quantity: {quantity!r}")
+    if dim.is_dimensionless:
+        return repr(value)
+    candidates = []
+    for name, (_, example) in DIMENSIONS.items():
+        if name != "dimensionless" and _dimension(name) == dim:
+            unit_text = example.split()[1]
+            scale = _units()[unit_text][0]
+            if value == 0 or 1e-3 <= abs(value / scale) < 1e6:
+                candidates.append(unit_text)
+    try:
+        best = getattr(b2.Quantity(value, dim=dim).get_best_unit(), "dispname", None)
+    except (KeyError, ValueError, AttributeError):  # no named unit for this dimension
+        best = None
+    named = best is not None and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", best)
+    standard = getattr(get_unit(dim), "dispname", None)
+    candidates += [best, standard] if named else [standard, best]
+    for unit_text in candidates:
+        if unit_text and unit_text != "1":
+            text = _shortest_number(value, unit_text)
+            if text is not None:
+                return text
+    # SI base units always round-trip: every scale is exactly 1.0
+    factors = [f"{base}^{power}" if power != 1 else base
+               for base, power in zip(_SI_BASE, dim._dims) if power != 0]
+    return f"{value!r} {'*'.join(factors)}"
+
+
+# ----------------------------------------------------------------------------- schema
+class _Required:
+    """Marker for a field without default (the key must be given)."""
+
+    def __repr__(self):
+        return "REQUIRED"
+
+    def __reduce__(self):
+        return "REQUIRED"
+
+
+REQUIRED = _Required()
+KINDS = ("int", "float", "bool", "str", "quantity", "float_list", "axis")
+
+
+def _type_name(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def _show(value) -> str:
+    """A given value as it appears in messages: strings quoted, numbers plain."""
+    return repr(value) if isinstance(value, str) else (
+        "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value))
+
+
+def _as_number(value, what: str) -> float:
+    """A YAML number (or number string such as '1e-3') as a finite float."""
+    if isinstance(value, bool):
+        raise ValueError(f"got {_show(value)} (a boolean); expected {what}")
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        number = float(value)
+    elif isinstance(value, str) and re.fullmatch(rf"\s*{_NUMBER}\s*", value):
+        number = float(value)
+    else:
+        raise ValueError(f"got {_show(value)} ({_type_name(value)}); expected {what}")
+    if not math.isfinite(number):
+        raise ValueError(f"got {_show(value)}; expected a finite number")
+    return number
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One config key: its kind, default, unit, allowed range or choices, and meaning.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+    default
+        The value used when the key is left out, written as in YAML
+        (``"20 ms"`` for a quantity); :data:`REQUIRED` makes the key mandatory.
+    unit : str, optional
+        For ``kind="quantity"`` only (and then required): a dimension name of
+        :data:`DIMENSIONS`.
+    low, high : number or str, optional
+        Bounds; inclusive unless ``low_open``/``high_open``.  For quantities a
+        number is in SI base units, or a string with a unit.
+    choices : sequence, optional
+        The allowed values (e.g. for ``kind="str"``).
+    doc : str
+        One line: what the key means.
+    """
+
+    kind: str
+    default: Any = REQUIRED
+    unit: str | None = dataclasses.field(default=None, kw_only=True)
+    low: Any = dataclasses.field(default=None, kw_only=True)
+    high: Any = dataclasses.field(default=None, kw_only=True)
+    low_open: bool = dataclasses.field(default=False, kw_only=True)
+    high_open: bool = dataclasses.field(default=False, kw_only=True)
+    choices: tuple | None = dataclasses.field(default=None, kw_only=True)
+    doc: str = dataclasses.field(default="", kw_only=True)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"Field kind must be one of {', '.join(KINDS)}; got {self.kind!r}")
+        if self.kind == "quantity":
+            if self.unit is None:
+                raise ValueError("a quantity Field needs unit= (a dimension name: "
+                                 f"{', '.join(DIMENSIONS)})")
+            _dimension(self.unit)
+        elif self.unit is not None:
+            raise ValueError(f"unit= is only for quantity fields; got unit={self.unit!r} "
+                             f"for kind {self.kind!r}")
+        if self.choices is not None:
+            object.__setattr__(self, "choices", tuple(self.choices))
+        if self.default is not REQUIRED:
+            try:
+                self.convert(self.default)
+            except ValueError as exc:
+                raise ValueError(f"invalid default {self.default!r} for a {self.kind} "
+                                 f"field: {exc}") from None
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    # -- conversion ---------------------------------------------------------
+    def convert(self, value):
+        """Validate a YAML value and return the stored value; ``ValueError`` if invalid."""
+        if self.kind == "int":
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"got {_show(value)} ({_type_name(value)}); expected an integer")
+            result = int(value)
+        elif self.kind == "float":
+            result = _as_number(value, "a number")
+        elif self.kind == "bool":
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"got {_show(value)} ({_type_name(value)}); "
+                                 "expected true or false")
+            result = bool(value)
+        elif self.kind == "str":
+            if not isinstance(value, str):
+                raise ValueError(f"got {_show(value)} ({_type_name(value)}); expected a string")
+            result = value
+        elif self.kind == "quantity":
+            result = self._convert_quantity(value)
+        elif self.kind == "float_list":
+            if not isinstance(value, (list, tuple, np.ndarray)):
+                raise ValueError(f"got {_show(value)} ({_type_name(value)}); "
+                                 "expected a list of numbers such as [0.1, 0.2]")
+            result = tuple(self._item(v, i, len(value)) for i, v in enumerate(value))
+        else:  # axis
+            result = self._convert_axis(value)
+        if self.kind not in ("float_list", "axis"):
+            self._check(result, value)
+        return result
+
+    def _convert_quantity(self, value):
+        import brian2 as b2
+
+        if isinstance(value, b2.Quantity):
+            if np.ndim(value) != 0:
+                raise ValueError(f"got {value!r}; expected a single value")
+            if b2.get_dimensions(value) != _dimension(self.unit):
+                raise ValueError(f"got {value!r} ({_describe_dimension(b2.get_dimensions(value))});"
+                                 f" {_expected(self.unit)}")
+            result = b2.Quantity(float(np.asarray(value)), dim=b2.get_dimensions(value))
+        else:
+            result = parse_quantity(value, self.unit)
+        if not math.isfinite(float(np.asarray(result))):
+            raise ValueError(f"got {_show(value)}; expected a finite value")
+        return result
+
+    def _item(self, value, index: int, count: int) -> float:
+        number = _as_number(value, "a list of numbers")
+        self._check(number, value, f" (value {index + 1} of {count})")
+        return number
+
+    def _convert_axis(self, value):
+        example = "expected a non-empty list of numbers or {start: 0.1, stop: 0.5, num: 5}"
+        if isinstance(value, Mapping):
+            allowed = ("start", "stop", "num")
+            for key in value:
+                if key not in allowed:
+                    close = difflib.get_close_matches(str(key), allowed, n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    raise ValueError(f"unknown key {str(key)!r} in the axis mapping; allowed: "
+                                     f"start, stop, num{hint}")
+            missing = [k for k in allowed if k not in value]
+            if missing:
+                raise ValueError(f"the axis mapping lacks {', '.join(missing)}; {example}")
+            start = _as_number(value["start"], "a number for start")
+            stop = _as_number(value["stop"], "a number for stop")
+            num = value["num"]
+            if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
+                raise ValueError(f"got num={_show(num)}; expected an integer >= 1")
+            values = [float(v) for v in np.linspace(start, stop, int(num))]
+        elif isinstance(value, (list, tuple, np.ndarray)):
+            if len(value) == 0:
+                raise ValueError(f"got an empty list; {example}")
+            values = list(value)
+        else:
+            raise ValueError(f"got {_show(value)} ({_type_name(value)}); {example}")
+        return tuple(self._item(v, i, len(values)) for i, v in enumerate(values))
+
+    # -- range and choices --------------------------------------------------
+    def _bound(self, bound):
+        if bound is not None and self.kind == "quantity":
+            if isinstance(bound, str):
+                return float(np.asarray(parse_quantity(bound, self.unit)))
+            return float(np.asarray(bound))
+        return bound
+
+    def _allowed(self) -> str:
+        import brian2 as b2
+
+        def show(bound):
+            if self.kind == "quantity":
+                return format_quantity(b2.Quantity(self._bound(bound), dim=_dimension(self.unit)))
+            return f"{bound:g}"
+
+        if self.high is None:  # 'value > 0' reads better than '0 < value'
+            return f"value {'>' if self.low_open else '>='} {show(self.low)}"
+        low = "" if self.low is None else f"{show(self.low)} {'<' if self.low_open else '<='} "
+        return f"{low}value {'<' if self.high_open else '<='} {show(self.high)}"
+
+    def _check(self, result, given, where: str = "") -> None:
+        if self.choices is not None and result not in self.choices:
+            raise ValueError(f"got {_show(given)}{where}; allowed: "
+                             f"{', '.join(_show(c) for c in self.choices)}")
+        if self.low is None and self.high is None:
+            return
+        number = float(np.asarray(result)) if self.kind == "quantity" else result
+        low, high = self._bound(self.low), self._bound(self.high)
+        too_low = low is not None and (number <= low if self.low_open else number < low)
+        too_high = high is not None and (number >= high if self.high_open else number > high)
+        if too_low or too_high:
+            raise ValueError(f"got {_show(given)}{where}; allowed {self._allowed()}")
+
+    # -- writing back -------------------------------------------------------
+    def to_plain(self, value):
+        """The stored value as a YAML-able value that :meth:`convert` reads back exactly."""
+        if self.kind == "quantity":
+            text = format_quantity(value)
+            return float(text) if self.unit == "dimensionless" else text
+        if self.kind in ("float_list", "axis"):
+            return [float(v) for v in value]
+        return value
+
+
+# ----------------------------------------------------------------------------- config
+class Section(Mapping):
+    """The validated keys of one config section; read-only.
+
+    Values are read as attributes (``cfg.network.tau_m``) or items
+    (``cfg.network["tau_m"]``).
+    """
+
+    def __init__(self, name: str, values: dict):
+        self.__dict__["_name"] = name
+        self.__dict__["_values"] = dict(values)
+
+    def __getattr__(self, key):
+        if key.startswith("_"):
+            raise AttributeError(key)
+        values = self.__dict__.get("_values", {})
+        if key in values:
+            return values[key]
+        raise AttributeError(f"config section {self.__dict__.get('_name')!r} has no key {key!r}; "
+                             f"keys: {', '.join(values)}")
+
+    def __setattr__(self, key, value):
+        raise AttributeError("a config is read-only; use Config.replace()")
+
+    def __getitem__(self, key):
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self):
+        return len(self._values)
+
+    def __repr__(self):
+        inner = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
+        return f"Section({self._name!r}, {inner})"
+
+    def __reduce__(self):
+        return (Section, (self._name, self._values))
+
+
+class Config:
+    """A validated config: sections of typed values, the experiment name and the source.
+
+    Built by :func:`load_config`.  ``cfg.network.tau_m`` or
+    ``cfg["network"]["tau_m"]`` (or ``cfg["network.tau_m"]``) is a Brian2
+    quantity, ints are ``int``, axes are tuples of floats.  Configs are
+    read-only, compare equal when their values are equal, and pickle (they are
+    sent to worker processes).
+    """
+
+    def __init__(self, experiment: str, sections: dict, schema: dict, source: str | None):
+        self.__dict__.update(_experiment=experiment, _schema=schema, _source=source,
+                             _sections={name: Section(name, values)
+                                        for name, values in sections.items()})
+
+    # -- access -------------------------------------------------------------
+    @property
+    def experiment(self) -> str:
+        """The protocol name (the top-level ``experiment`` key)."""
+        return self._experiment
+
+    @property
+    def source(self) -> str | None:
+        """Where the config came from (the file path), for messages."""
+        return self._source
+
+    @property
+    def schema(self) -> dict:
+        return self._schema
+
+    @property
+    def sections(self) -> dict:
+        """``{section name: Section}`` in schema order."""
+        return dict(self._sections)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        sections = self.__dict__.get("_sections", {})
+        if name in sections:
+            return sections[name]
+        raise AttributeError(f"config has no section {name!r}; sections: {', '.join(sections)}")
+
+    def __setattr__(self, name, value):
+        raise AttributeError("a config is read-only; use Config.replace()")
+
+    def __getitem__(self, key: str):
+        if key == "experiment":
+            return self._experiment
+        if key in self._sections:
+            return self._sections[key]
+        section, _, name = key.partition(".")
+        if name and section in self._sections and name in self._sections[section]:
+            return self._sections[section][name]
+        raise KeyError(key)
+
+    def __contains__(self, key) -> bool:
+        try:
+            self[key]
+        except (KeyError, TypeError):
+            return False
+        return True
+
+    def __iter__(self):
+        return iter(self._sections)
+
+    def __eq__(self, other):
+        if not isinstance(other, Config):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None
+
+    def __repr__(self):
+        return (f"Config(experiment={self._experiment!r}, source={self._source!r}, "
+                f"sections={list(self._sections)})")
+
+    def __reduce__(self):
+        sections = {name: dict(section) for name, section in self._sections.items()}
+        return (Config, (self._experiment, sections, self._schema, self._source))
+
+    # -- writing ------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Plain YAML-able values in schema order; quantities as exact strings."""
+        out = {"experiment": self._experiment}
+        for name, fields in self._schema.items():
+            out[name] = {key: field.to_plain(self._sections[name][key])
+                         for key, field in fields.items()}
+        return out
+
+    def to_yaml(self) -> str:
+        """The fully resolved config as YAML text (schema key order)."""
+        return yaml.dump(self.to_dict(), Dumper=_Dumper, sort_keys=False,
+                         default_flow_style=False, allow_unicode=True, width=100)
+
+    # -- changing -----------------------------------------------------------
+    def replace(self, **changes) -> "Config":
+        """A new config with dotted keys changed and validated.
+
+        >>> cfg = load_config_text("experiment: demo", {"net": {"g": Field("float", 0.2)}})
+        >>> cfg.replace(**{"net.g": 0.3}).net.g
+        0.3
+        """
+        sections = {name: dict(section) for name, section in self._sections.items()}
+        for dotted, value in changes.items():
+            section, key, field = _lookup(self._schema, dotted, "replace()")
+            try:
+                sections[section][key] = field.convert(value)
+            except ValueError as exc:
+                raise ConfigError("replace()", dotted, str(exc)) from None
+        return Config(self._experiment, sections, self._schema, self._source)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Safe YAML with lists of numbers on one line (``[0.1, 0.2]``)."""
+
+
+_Dumper.add_representer(list, lambda dumper, data: dumper.represent_sequence(
+    "tag:yaml.org,2002:seq", data, flow_style=True))
+
+
+# ----------------------------------------------------------------------------- loading
+def _unknown(kind: str, given: str, allowed: Iterable[str], where: str) -> str:
+    allowed = list(allowed)
+    close = difflib.get_close_matches(given, allowed, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown {kind}; allowed {kind}s{where}: {', '.join(sorted(allowed))}{hint}"
+
+
+def _lookup(schema: dict, dotted: str, source: str):
+    """``'network.tau_m'`` -> (section, key, Field); ConfigError naming ``source`` if unknown."""
+    section, dot, key = str(dotted).partition(".")
+    if section == "experiment":
+        raise ConfigError(source, dotted, "the experiment cannot be changed here")
+    if section not in schema:
+        raise ConfigError(source, section, _unknown("section", section,
+                                                    ["experiment", *schema], ""))
+    if not dot or not key:
+        raise ConfigError(source, dotted, "expected a dotted key 'section.key'; keys in "
+                          f"{section!r}: {', '.join(sorted(schema[section]))}")
+    if key not in schema[section]:
+        raise ConfigError(source, dotted, _unknown("key", key, schema[section],
+                                                   f" in {section!r}"))
+    return section, key, schema[section][key]
+
+
+def _read_yaml(path: Path) -> dict:
+    source = str(path)
+    if not path.is_file():
+        raise ConfigError(None, None, f"config file not found: {source}"
+                          + (" (it is a directory)" if path.is_dir() else ""))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, None, f"cannot read the file: {exc}") from None
+    return _parse_yaml_text(text, source)
+
+
+def _parse_yaml_text(text: str, source: str) -> dict:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context", None)
+        detail = f"{context}; {problem}" if context else problem
+        raise ConfigError(source, None, f"{where}invalid YAML: {detail}") from None
+    if data is None:
+        raise ConfigError(source, None, "the file is empty; expected a mapping with "
+                          "'experiment' and sections")
+    if not isinstance(data, dict):
+        raise ConfigError(source, None, f"the top level is {_type_name(data)}; expected a "
+                          "mapping with 'experiment' and sections")
+    return data
+
+
+def _check_experiment(data: dict, source: str) -> str:
+    if "experiment" not in data:
+        raise ConfigError(source, "experiment", "missing; the top-level key 'experiment' "
+                          "names the protocol, e.g. 'experiment: chaos'")
+    experiment = data["experiment"]
+    if not isinstance(experiment, str) or not experiment:
+        raise ConfigError(source, "experiment", f"got {_show(experiment)} "
+                          f"({_type_name(experiment)}); expected a protocol name such as 'chaos'")
+    return experiment
+
+
+def read_experiment(path) -> str:
+    """The ``experiment`` key of a config file, without validating the rest.
+
+    Used to pick the protocol (and its schema) before the full check.
+    """
+    path = Path(path)
+    return _check_experiment(_read_yaml(path), str(path))
+
+
+def _parse_override(text: str):
+    """``'network.n_neurons=2000'`` -> (dotted key, YAML value)."""
+    if not isinstance(text, str) or "=" not in text:
+        raise ConfigError("--set", None, f"got {text!r}; expected section.key=value, "
+                          "e.g. network.n_neurons=2000")
+    dotted, _, value_text = text.partition("=")
+    dotted = dotted.strip()
+    if not value_text.strip():
+        return dotted, ""
+    try:
+        value = yaml.safe_load(value_text)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError("--set", dotted, f"cannot read the value {value_text!r}: {problem}")\
+            from None
+    return dotted, value
+
+
+def _resolve(data: dict, schema: dict, source: str, overrides: Iterable[str],
+             experiment: str | None) -> Config:
+    if isinstance(overrides, str):  # one override given on its own
+        overrides = [overrides]
+    name = _check_experiment(data, source)
+    if experiment is not None and name != experiment:
+        raise ConfigError(source, "experiment", f"got {name!r}; this protocol runs "
+                          f"experiment {experiment!r}")
+    # 1. structure: sections and keys of the file
+    raw, origin = {}, {}
+    for section, entries in data.items():
+        if section == "experiment":
+            continue
+        if section not in schema:
+            raise ConfigError(source, str(section), _unknown("section", str(section),
+                                                             ["experiment", *schema], ""))
+        if entries is None:
+            entries = {}
+        if not isinstance(entries, dict):
+            raise ConfigError(source, section, f"got {_show(entries)} ({_type_name(entries)}); "
+                              f"expected a mapping of keys: {', '.join(schema[section])}")
+        for key, value in entries.items():
+            if key not in schema[section]:
+                raise ConfigError(source, f"{section}.{key}", _unknown(
+                    "key", str(key), schema[section], f" in {section!r}"))
+            raw[section, key] = value
+            origin[section, key] = source
+    # 2. command-line overrides, checked against the schema
+    for text in overrides:
+        dotted, value = _parse_override(text)
+        section, key, field = _lookup(schema, dotted, "--set")
+        raw[section, key] = value
+        origin[section, key] = f"--set {text}"
+    # 3. convert every field, defaults for the rest
+    sections = {}
+    for section, fields in schema.items():
+        values = {}
+        for key, field in fields.items():
+            dotted = f"{section}.{key}"
+            if (section, key) in raw:
+                value, where = raw[section, key], origin[section, key]
+            elif field.required:
+                doc = f" ({field.doc})" if field.doc else ""
+                raise ConfigError(source, dotted, f"missing; this key has no default{doc}")
+            else:
+                value, where = field.default, "schema default"
+            try:
+                values[key] = field.convert(value)
+            except ValueError as exc:
+                raise ConfigError(where, dotted, str(exc)) from None
+        sections[section] = values
+    return Config(name, sections, schema, source)
+
+
+def load_config(path, schema: dict, overrides: Iterable[str] = (), *,
+                experiment: str | None = None) -> Config:
+    """Read, check and resolve a YAML config file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+    schema : dict
+        ``{section: {key: Field}}``; the top-level key ``experiment`` is
+        always required besides.
+    overrides : iterable of str
+        ``"section.key=value"`` strings (the command line's ``--set``); each
+        value is read as YAML, so ``network.tau_m=10 ms``,
+        ``network.n_neurons=2000`` and ``grid.g_std=[0.1,0.2]`` all work.
+    experiment : str, optional
+        When given, the file's ``experiment`` must equal it.
+
+    Raises
+    ------
+    ConfigError
+        Missing file, invalid YAML (with its line), a top level that is not a
+        mapping, unknown sections or keys (with the closest allowed key),
+        missing required keys, wrong types, units or ranges.
+    """
+    path = Path(path)
+    return _resolve(_read_yaml(path), schema, str(path), overrides, experiment)
+
+
+def load_config_text(text: str, schema: dict, overrides: Iterable[str] = (), *,
+                     source: str = "<text>", experiment: str | None = None) -> Config:
+    """:func:`load_config` for YAML text instead of a file (tests, notebooks)."""
+    return _resolve(_parse_yaml_text(text, source), schema, source, overrides, experiment)
