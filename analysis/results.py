@@ -116,6 +116,21 @@ class Result:
                 f"{' grid ' + shape if shape else ''} from {self.path}>")
 
 
+def _config_difference(old: str, new: str) -> str:
+    """The first line where two config texts differ, with its section."""
+    section = ""
+    old_lines, new_lines = old.splitlines(), new.splitlines()
+    for k in range(max(len(old_lines), len(new_lines))):
+        a = old_lines[k] if k < len(old_lines) else "<end>"
+        b = new_lines[k] if k < len(new_lines) else "<end>"
+        if a != b:
+            where = f"in section {section!r}: " if section else ""
+            return f"{where}the file has {a.strip()!r}, this run {b.strip()!r}"
+        if a and not a[0].isspace():
+            section = a.rstrip(":")
+    return "no line differs"
+
+
 def _axis_index(axis: np.ndarray, value: float, axis_name: str, point: str) -> int:
     hits = np.flatnonzero(np.isclose(axis, value, rtol=1e-9, atol=1e-12))
     if len(hits) != 1:
@@ -243,9 +258,9 @@ class ResultWriter:
         for key in ("protocol", "seed", "config"):
             if found.get(key) != self.header[key]:
                 if key == "config":
-                    problem = ("was written with a different config; resume with the config "
-                               f"saved beside it ({self.out_dir / 'config.yaml'}) or choose "
-                               "another --out")
+                    problem = (f"was written with a different config ({_config_difference(found['config'], self.header['config'])}); "
+                               "resume with the config saved beside it "
+                               f"({self.out_dir / 'config.yaml'}) or choose another --out")
                 else:
                     problem = (f"was written with {key}={found.get(key)!r}, this run has "
                                f"{key}={self.header[key]!r}")
@@ -263,14 +278,18 @@ class ResultWriter:
         return shards
 
     def _recover(self) -> None:
-        shards = self._valid_shards()
+        damage = None
         try:
             with _open(self.path) as f:
                 self._check_header(f, self.path)
         except ResultFileError as exc:
-            damaged = not self.path.exists() or "not a readable HDF5" in str(exc)
-            if not (damaged and shards):
-                raise
+            if self.path.exists() and "not a readable HDF5" not in str(exc):
+                raise  # another run's file: never touched
+            damage = exc
+        shards = self._valid_shards()
+        if damage is not None:
+            if not shards:
+                raise damage
             if self.path.exists():  # a kill during an append: keep it, rebuild from points/
                 aside = self.path.with_name(f"{RESULTS_NAME}.damaged-{int(time.time())}")
                 os.replace(self.path, aside)

@@ -34,7 +34,7 @@ import numpy as np
 from analysis import chaos as chaos_measures
 from analysis import complexity, plots, spikes as spike_stats
 from analysis.results import ResultWriter, load
-from protocols.config import Field
+from protocols.config import ConfigError, Field
 
 NAME = "chaos"
 
@@ -105,6 +105,25 @@ class Drawn(NamedTuple):
     duration: object          # baseline + observation (Quantity)
 
 
+def validate(config) -> None:
+    """Checks across keys that the schema cannot express; ``ConfigError`` names the key."""
+    net_cfg, pr_cfg = config.network, config.protocol
+    if pr_cfg.n_perturbations > net_cfg.n_neurons:
+        raise ConfigError(config.source, "protocol.n_perturbations",
+                          f"got {pr_cfg.n_perturbations}, more than network.n_neurons "
+                          f"({net_cfg.n_neurons}); each trial perturbs a different neuron, so "
+                          f"allowed is 0 to {net_cfg.n_neurons}")
+    for key in ("v_rest", "v_reset"):
+        if getattr(net_cfg, key) >= net_cfg.v_th_mean:
+            raise ConfigError(config.source, f"network.{key}",
+                              f"got {getattr(net_cfg, key)}, not below network.v_th_mean "
+                              f"({net_cfg.v_th_mean}); it must lie below the mean threshold")
+    if pr_cfg.bin < pr_cfg.dt or pr_cfg.bin > pr_cfg.observation:
+        raise ConfigError(config.source, "protocol.bin",
+                          f"got {pr_cfg.bin}; allowed is from protocol.dt ({pr_cfg.dt}) to "
+                          f"protocol.observation ({pr_cfg.observation})")
+
+
 def draw(config, block: int = 0) -> Drawn:
     """Draw the network, initial state, inputs and perturbed neurons of one point."""
     import brian2 as b2
@@ -114,9 +133,7 @@ def draw(config, block: int = 0) -> Drawn:
 
     net_cfg, in_cfg, pr_cfg = config.network, config.input, config.protocol
     n = net_cfg.n_neurons
-    if pr_cfg.n_perturbations > n:
-        raise ValueError(f"protocol.n_perturbations ({pr_cfg.n_perturbations}) exceeds "
-                         f"network.n_neurons ({n}): each trial perturbs a different neuron")
+    validate(config)
 
     def stream(purpose, trial=None):
         return rng.stream(config.seed.session, block=block, trial=trial, purpose=purpose)

@@ -219,6 +219,8 @@ def _run_protocol(args, *, expected: str | None = None) -> int:
                           f"(use: snnsuite run {args.config})")
     module = _import_protocol(experiment, str(args.config))
     config = load_config(args.config, module.SCHEMA, args.overrides)
+    if hasattr(module, "validate"):  # checks across keys, still before any simulation
+        module.validate(config)
     out_dir = args.out if args.out is not None else Path("results") / Path(args.config).stem
     print(f"snnsuite: {experiment} from {_shown(args.config)} -> {_shown(out_dir)} "
           f"(backend {args.backend}{', resuming' if args.resume else ''})", flush=True)

@@ -27,6 +27,8 @@ from analysis.results import ResultWriter, load
 from protocols import chaos
 from protocols.config import Field, UsageError
 
+validate = chaos.validate  # the same cross-key checks for every point
+
 NAME = "heterogeneity_grid"
 
 SCHEMA = copy.deepcopy(chaos.SCHEMA)
