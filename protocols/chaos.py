@@ -224,7 +224,23 @@ def simulate_point(config, *, block: int = 0, backend: str = "runtime",
     all_spikes = simulate(config, drawn, perturbations, n_trials + 1, block=block,
                           backend=backend, build_root=build_root)
     sim_time = time.perf_counter() - started
-    duration = drawn.duration
+    attrs, datasets = measure(config, drawn, all_spikes.of, keep_spikes=keep_spikes)
+    attrs.update(block_id=int(block), simulation_time_s=float(sim_time),
+                 compute_time_s=float(time.perf_counter() - started), backend=backend)
+    return attrs, datasets
+
+
+def measure(config, drawn: Drawn, spikes_of, *, keep_spikes: bool = False) -> tuple[dict, dict]:
+    """Chaos measures and control statistics from the spikes of control and trials.
+
+    ``spikes_of(k)`` gives ``(neuron, time_s)`` of replica ``k`` (0 = control,
+    ``k`` = trial perturbing ``drawn.perturbed[k - 1]``).
+    """
+    from brian2 import second
+
+    net_cfg, pr_cfg = config.network, config.protocol
+    n, n_trials = net_cfg.n_neurons, pr_cfg.n_perturbations
+    perturbed, duration = drawn.perturbed, drawn.duration
 
     # 4. analyse: binned difference matrices over the observation window
     t0_s = float(pr_cfg.baseline / second)
@@ -232,7 +248,7 @@ def simulate_point(config, *, block: int = 0, backend: str = "runtime",
     bin_s = float(pr_cfg.bin / second)
 
     def binned(replica):
-        i, t = all_spikes.of(replica)
+        i, t = spikes_of(replica)
         return spike_stats.bin_spikes(i, t, n, t0_s, t1_s, bin_s, binary=True)
 
     control = binned(0)
@@ -246,14 +262,16 @@ def simulate_point(config, *, block: int = 0, backend: str = "runtime",
         trial = binned(k + 1)
         difference = (trial != control).astype(np.uint8)
         distance[k] = chaos_measures.hamming_distance(control, trial)
-        lz[k] = complexity.lempel_ziv(difference, normalize=True)
-        lz_entropy[k] = complexity.lempel_ziv(difference, normalize="entropy")
+        measures = complexity.lempel_ziv_all(difference)  # one parsing, both normalisations
+        lz[k], lz_entropy[k] = measures["plain"], measures["entropy"]
         slope[k] = chaos_measures.hamming_slope(distance[k], bin_s, saturation=saturation,
                                                 fraction=pr_cfg.growth_fraction)
 
-    ctrl_i, ctrl_t = all_spikes.of(0)
+    ctrl_i, ctrl_t = spikes_of(0)
     rates = spike_stats.firing_rates(ctrl_i, n, t1_s)
-    cvs = np.array([spike_stats.cv_isi(ctrl_t[ctrl_i == k]) for k in range(n)])
+    order = np.argsort(ctrl_i, kind="stable")  # spike times grouped by neuron, in time order
+    trains = np.split(ctrl_t[order], np.cumsum(np.bincount(ctrl_i, minlength=n))[:-1])
+    cvs = np.array([spike_stats.cv_isi(train) for train in trains])
     window_s = float(pr_cfg.fano_window / second)
     counts = spike_stats.bin_spikes(ctrl_i, ctrl_t, n, t0_s,
                                     t0_s + window_s * int(round((t1_s - t0_s) / window_s)),
@@ -262,7 +280,7 @@ def simulate_point(config, *, block: int = 0, backend: str = "runtime",
 
     attrs = {
         "v_th_std": float(net_cfg.v_th_std), "g_std": float(net_cfg.g_std),
-        "block_id": int(block), "n_trials": int(n_trials), "n_neurons": int(n),
+        "n_trials": int(n_trials), "n_neurons": int(n),
         "lz_mean": float(lz.mean()), "lz_std": float(lz.std()),
         "lz_entropy_mean": float(lz_entropy.mean()), "lz_entropy_std": float(lz_entropy.std()),
         "hamming_mean": float(slope.mean()), "hamming_std": float(slope.std()),
@@ -273,9 +291,6 @@ def simulate_point(config, *, block: int = 0, backend: str = "runtime",
         "fano_mean": float(np.nanmean(fanos)) if np.isfinite(fanos).any() else float("nan"),
         "silent_fraction": float((rates == 0).mean()),
         "bin_s": bin_s, "baseline_s": t0_s, "observation_s": t1_s - t0_s,
-        "simulation_time_s": float(sim_time),
-        "compute_time_s": float(time.perf_counter() - started),
-        "backend": backend,
     }
     datasets = {
         "lz": lz, "lz_entropy": lz_entropy, "hamming_slope": slope,
@@ -283,7 +298,7 @@ def simulate_point(config, *, block: int = 0, backend: str = "runtime",
         "control_rates_hz": rates.astype(np.float32),
     }
     if keep_spikes:
-        first_i, first_t = all_spikes.of(1) if n_trials else (ctrl_i[:0], ctrl_t[:0])
+        first_i, first_t = spikes_of(1) if n_trials else (ctrl_i[:0], ctrl_t[:0])
         datasets.update(control_spike_i=ctrl_i, control_spike_t_s=ctrl_t,
                         trial_spike_i=first_i, trial_spike_t_s=first_t)
     return attrs, datasets

@@ -194,3 +194,16 @@ def test_speed_on_a_large_sparse_matrix():
     start = time.perf_counter()
     lempel_ziv(x)
     assert time.perf_counter() - start < 0.2
+
+
+def test_lempel_ziv_all_matches_the_three_forms():
+    """One parsing gives the count and both normalisations of lempel_ziv."""
+    import numpy as np
+
+    from analysis.complexity import lempel_ziv, lempel_ziv_all
+
+    bits = (np.random.default_rng(3).random((40, 60)) < 0.05).astype(np.uint8)
+    every = lempel_ziv_all(bits)
+    assert every["count"] == lempel_ziv(bits)
+    assert every["plain"] == lempel_ziv(bits, normalize=True)
+    assert every["entropy"] == lempel_ziv(bits, normalize="entropy")
