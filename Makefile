@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.snnsuite-installed
 
-.PHONY: demo test test-slow install bench clean
+.PHONY: demo test test-slow install bench bench-grid clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/chaos_point.py
+
+bench-grid: $(STAMP)
+	rm -rf results/grid_benchmark
+	$(PY) benchmarks/grid.py --out results/grid_benchmark
 
 clean:
 	rm -rf results build *.egg-info

@@ -90,15 +90,15 @@ def heatmap(values, x_values, y_values, path, *, xlabel: str, ylabel: str, title
     fig, ax = plt.subplots(figsize=(6.4, 5.2))
     cmap = plt.get_cmap("viridis").with_extremes(bad="0.8")
     image = ax.imshow(np.ma.masked_invalid(values), origin="lower", aspect="auto", cmap=cmap)
-    step_x, step_y = max(1, len(x_values) // 8), max(1, len(y_values) // 8)
+    step_x, step_y = max(1, -(-len(x_values) // 6)), max(1, -(-len(y_values) // 8))
     ax.set_xticks(range(0, len(x_values), step_x))
     ax.set_xticklabels([f"{v:.3g}" for v in x_values[::step_x]])
     ax.set_yticks(range(0, len(y_values), step_y))
     ax.set_yticklabels([f"{v:.3g}" for v in y_values[::step_y]])
     if mark is not None:
-        ax.scatter([mark[1]], [mark[0]], s=160, facecolors="none", edgecolors="tab:red", lw=2,
-                   label=f"maximum ({y_values[mark[0]]:.3g}, {x_values[mark[1]]:.3g})")
-        ax.legend(loc="upper right", fontsize=8)
+        ax.scatter([mark[1]], [mark[0]], s=160, facecolors="none", edgecolors="tab:red", lw=2)
+        title = (f"{title}\n(red ring: maximum at {ylabel.split(' ')[0]}={y_values[mark[0]]:.3g}, "
+                 f"{xlabel.split(' ')[0]}={x_values[mark[1]]:.3g})")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     fig.colorbar(image, ax=ax, label=cbar_label)
     return _save(fig, path)

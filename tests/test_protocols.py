@@ -209,3 +209,10 @@ def test_report_regenerates_figures_from_the_file_alone(serial_grid, tmp_path):
     assert run_cli("report", serial_grid / "results.h5", "--out", tmp_path) == 0
     assert (tmp_path / "figures" / "lz_heatmap.png").exists()
     assert "Most chaotic point" in (tmp_path / "report.md").read_text()
+
+
+def test_dask_scheduler_gives_the_same_points(serial_grid, tmp_path):
+    """grid.scheduler=dask (a local dask.distributed cluster) reproduces the joblib grid."""
+    import distributed  # noqa: F401  (in the test extra, so make test installs it)
+    assert grid_run(tmp_path, "--jobs", 2, "--set", "grid.scheduler=dask") == 0
+    same_points(load(serial_grid / "results.h5"), load(tmp_path / "results.h5"))
