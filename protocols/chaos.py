@@ -330,7 +330,16 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
                                          build_root=str(out_dir / "build"), keep_spikes=True)
         # 5. save
         writer.write_point("p0000", attrs, datasets)
+    _remove_if_empty(out_dir / "build")
     return writer.finalize()
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Drop the C++ build root once its per-run directories are gone."""
+    try:
+        folder.rmdir()
+    except OSError:  # missing, or kept builds inside
+        pass
 
 
 def report(results_path: Path, out_dir: Path | None = None) -> Path:

@@ -129,6 +129,7 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
                 record(result)
     finally:
         bar.close()
+    chaos._remove_if_empty(out_dir / "build")
     return writer.finalize()
 
 

@@ -216,3 +216,18 @@ def test_dask_scheduler_gives_the_same_points(serial_grid, tmp_path):
     import distributed  # noqa: F401  (in the test extra, so make test installs it)
     assert grid_run(tmp_path, "--jobs", 2, "--set", "grid.scheduler=dask") == 0
     same_points(load(serial_grid / "results.h5"), load(tmp_path / "results.h5"))
+
+
+def test_cpp_backend_reproduces_the_runtime_point(tmp_path):
+    """The same point on the C++ standalone back-end: identical spikes, noise included."""
+    runs = {}
+    for backend in ("runtime", "cpp"):
+        out = tmp_path / backend
+        assert run_cli("run", CONFIGS / "chaos_quick.yaml", "--out", out, "--backend", backend,
+                       *sets(TINY_NETWORK)) == 0
+        runs[backend] = load(out / "results.h5").point
+        assert not (out / "build").exists() or not any((out / "build").iterdir())
+    assert runs["cpp"].attrs["backend"] == "cpp"
+    for key in ("control_spike_i", "control_spike_t_s", "trial_spike_i", "trial_spike_t_s", "lz",
+                "hamming_distance"):
+        np.testing.assert_array_equal(runs["runtime"].data[key], runs["cpp"].data[key], err_msg=key)
