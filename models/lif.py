@@ -83,12 +83,38 @@ def psp_peak_factor(tau_m: b2.Quantity, tau_syn: b2.Quantity) -> float:
     return float(s / (a - s) * (np.exp(-t_peak / a) - np.exp(-t_peak / s)))
 
 
-def neuron_group(n: int, params: LIFParams, *, dt=None, name: str = "neurons") -> b2.NeuronGroup:
-    """A ``NeuronGroup`` of ``n`` LIF neurons with the given parameters."""
-    return b2.NeuronGroup(
-        n, EQUATIONS, threshold=THRESHOLD, reset=RESET, refractory=params.refractory,
-        method=METHOD, namespace=params.namespace(), dt=dt, name=name,
+def neuron_group(n: int, params: LIFParams, *, dt=None, name: str = "neurons",
+                 synapse_models=()) -> b2.NeuronGroup:
+    """A ``NeuronGroup`` of ``n`` LIF neurons with the given parameters.
+
+    Thresholds start at ``v_th_mean`` and membranes at ``v_rest``.
+
+    ``synapse_models``: :class:`models.synapses.SynapseModel` objects whose
+    rules need per-neuron variables (rate traces, the BCM threshold); their
+    equations and on-spike updates are added to the group.
+    """
+    equations, reset, namespace = EQUATIONS, RESET, params.namespace()
+    extra = None
+    if synapse_models:
+        from models.synapses import neuron_equations
+
+        extra = neuron_equations(*synapse_models)
+        if extra.equations:
+            equations += extra.equations + "\n"
+            reset += "\n" + extra.reset
+            namespace.update(extra.namespace)
+    group = b2.NeuronGroup(
+        n, equations, threshold=THRESHOLD, reset=reset, refractory=params.refractory,
+        method=METHOD, namespace=namespace, dt=dt, name=name,
     )
+    group.v_th = params.v_th_mean   # per-neuron thresholds: callers may draw them afterwards
+    group.v = params.v_rest
+    if extra is not None:
+        for variable, value in extra.initial.items():
+            setattr(group, variable, value)
+    if extra is not None and extra.every_step:
+        group.run_regularly(extra.every_step, when="after_groups", name=f"{name}_plasticity")
+    return group
 
 
 # Units used in names elsewhere, re-exported for readability of callers.
