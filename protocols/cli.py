@@ -71,6 +71,7 @@ warnings.filterwarnings("ignore", message="_get_vc_env is private")
 PROTOCOLS = {
     "chaos": "protocols.chaos",
     "heterogeneity_grid": "protocols.heterogeneity_grid",
+    "plasticity": "protocols.plasticity",
 }
 BACKENDS = ("runtime", "cpp", "cuda")
 EXIT_USAGE = 2         # bad input: config, arguments, files
