@@ -23,7 +23,6 @@ Run it::
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ import numpy as np
 
 from analysis import chaos as chaos_measures
 from analysis import complexity, plots, spikes as spike_stats
+from analysis.reports import write_report
 from analysis.results import ResultWriter, load
 from protocols.config import ConfigError, Field
 
@@ -379,11 +379,7 @@ def report(results_path: Path, out_dir: Path | None = None) -> Path:
             ("control Fano factor", f"{a['fano_mean']:.3g}"),
             ("compute time (s)", f"{a['compute_time_s']:.2f}"), ("backend", a.get("backend", "?"))]
     lines += [f"| {k} | {v} |" for k, v in rows]
-    lines += ["", "## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in map(Path, made)]
-    lines += ["", "## Versions", "", "```", json.dumps(result.versions, indent=2), "```", ""]
-    path = out_dir / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    return write_report(out_dir, lines, made, result.versions)
 
 
 def main(argv=None) -> int:

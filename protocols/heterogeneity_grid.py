@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis import plots, stats
+from analysis.reports import write_report
 from analysis.results import ResultWriter, load
 from protocols import chaos
 from protocols.config import Field, UsageError
@@ -187,12 +188,9 @@ def report(results_path: Path, out_dir: Path | None = None) -> Path:
              "| parameter | measure | Pearson r | p | n |", "|---|---|---|---|---|"]
     lines += [f"| {r['parameter']} | {r['measure']} | {r['r']:+.3f} | {r['p']:.3g} | {r['n']} |"
               for r in summary["correlations"]]
-    lines += ["", "## Figures", ""] + [f"![{Path(p).stem}](figures/{Path(p).name})" for p in made]
-    lines += ["", "Load the numbers: `from analysis.results import load; "
-              "r = load('results.h5'); r.grid('lz_mean')`", ""]
-    path = out_dir / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    footer = ["", "Load the numbers: `from analysis.results import load; "
+              "r = load('results.h5'); r.grid('lz_mean')`"]
+    return write_report(out_dir, lines, made, result.versions, footer)
 
 
 def main(argv=None) -> int:

@@ -23,10 +23,10 @@ module owns the config, the result file and the report around them::
 from __future__ import annotations
 
 import importlib
-import json
 import time
 from pathlib import Path
 
+from analysis.reports import write_report
 from analysis.results import ResultWriter, load
 from protocols.config import Field
 
@@ -105,11 +105,7 @@ def report(results_path: Path, out_dir: Path | None = None) -> Path:
     text = [f"# Plasticity: {kind}", "",
             f"Result file: `{Path(results_path).name}`; seed {result.seed}; "
             f"created {result.created}.", ""] + list(lines)
-    text += ["", "## Figures", ""] + [f"![{Path(p).stem}](figures/{Path(p).name})" for p in made]
-    text += ["", "## Versions", "", "```", json.dumps(result.versions, indent=2), "```", ""]
-    path = out_dir / "report.md"
-    path.write_text("\n".join(text))
-    return path
+    return write_report(out_dir, text, made, result.versions)
 
 
 def main(argv=None) -> int:
