@@ -1,4 +1,4 @@
-"""Plasticity experiments: one protocol, sub-experiments chosen by ``protocol.kind``.
+"""Plasticity experiments: one protocol, the sub-experiment chosen by protocol.kind.
 
 ==============  =====================================================================
 ``kind``        experiment (config)
