@@ -180,14 +180,15 @@ def neuron_equations(*models: SynapseModel) -> NeuronParts:
 
 
 def build(source, target, model: SynapseModel, *, i=None, j=None, p=None, w=None,
-          lr_mod: float = 1.0, name: str = "synapses*", dt=None) -> b2.Synapses:
+          lr_mod: float = 1.0, name: str = "synapses*", dt=None,
+          clip_dt=1 * b2.ms) -> b2.Synapses:
     """A ``Synapses`` object for ``model``, connected and initialised.
 
     Connect with index arrays ``i``, ``j`` or probability ``p`` (or neither,
     to call ``connect`` yourself).  ``w`` sets the weights (scalar, array or
     expression string).  Short-term variables start at rest (``x = 1``), the
-    modulator at ``lr_mod``.  A drifting weight with bounds is clipped every
-    step.
+    modulator at ``lr_mod``.  A drifting weight with bounds is clipped to them
+    every ``clip_dt`` (1 ms; ``None``: every step).
     """
     missing = [var for var in _neuron_variables(model) if var not in target.variables]
     if missing:
@@ -211,7 +212,10 @@ def build(source, target, model: SynapseModel, *, i=None, j=None, p=None, w=None
     if "lr_mod" in syn.variables:
         syn.lr_mod = lr_mod
     if model.drift and model.bounds is not None:
+        # weights drift slowly: clipping them every clip_dt (not every step)
+        # costs a fraction of the per-step update and changes nothing visible
         syn.run_regularly("w = clip(w, w_min, w_max)", when="after_groups",
+                          dt=clip_dt if clip_dt is not None else syn.clock.dt,
                           name=f"{syn.name}_clip")
     return syn
 
