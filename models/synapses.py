@@ -188,7 +188,11 @@ def build(source, target, model: SynapseModel, *, i=None, j=None, p=None, w=None
     to call ``connect`` yourself).  ``w`` sets the weights (scalar, array or
     expression string).  Short-term variables start at rest (``x = 1``), the
     modulator at ``lr_mod``.  A drifting weight with bounds is clipped to them
-    every ``clip_dt`` (1 ms; ``None``: every step).
+    every ``clip_dt`` (1 ms; ``None``: every step).  ``dt`` sets the clock of
+    the clock-driven equations (the weight drift of decay, BCM and scaling,
+    which change on time scales of 100 ms and more); spikes keep the source
+    group's clock, so a coarser ``dt`` here saves time without delaying any
+    transmission.
     """
     missing = [var for var in _neuron_variables(model) if var not in target.variables]
     if missing:
@@ -198,6 +202,10 @@ def build(source, target, model: SynapseModel, *, i=None, j=None, p=None, w=None
                          "models.synapses.neuron_equations(model) to its equations")
     if model.transmit and model.transmit not in target.variables:
         raise ValueError(f"the target group has no variable {model.transmit!r} to transmit to")
+    if dt is not None:
+        # spikes still travel on the source's clock; only the slow drift terms
+        # (decay, BCM, scaling) use ``dt``: say so once, not on every run
+        b2.BrianLogger.suppress_name("synapses_dt_mismatch")
     syn = b2.Synapses(source, target, model=model.model, on_pre=model.on_pre or None,
                       on_post=model.on_post or None, namespace=model.namespace,
                       method="euler" if model.drift else None, name=name, dt=dt)

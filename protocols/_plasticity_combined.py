@@ -78,6 +78,9 @@ from protocols._plasticity_homeostasis import fixed_indegree
 from protocols.config import Field
 
 SECTION = {
+    "plasticity_dt": Field("quantity", "1 ms", unit="time", low=0, low_open=True,
+                           doc="time step of the slow weight dynamics (decay, BCM, scaling); "
+                               "spikes still use protocol.dt"),
     "n_exc": Field("int", 400, low=2, doc="excitatory neurons"),
     "n_inh": Field("int", 100, low=1, doc="inhibitory neurons"),
     "k_input": Field("int", 40, low=0, doc="independent Poisson inputs per E neuron"),
@@ -196,7 +199,10 @@ def build(cfg, session: int, *, plastic: bool = True, record: bool = True):
 
         w0 = w0 * plasticity.stp_steady_state(cfg.stp_U, cfg.stp_tau_f, cfg.stp_tau_d,
                                               cfg.target_rate)["efficacy"]
-    objects["ee"] = synapses.build(exc, exc, model, i=ee_i, j=ee_j, w=w0, name="comb_ee")
+    # the slow drift terms run on their own, coarser clock; spikes and the
+    # event-driven STP and Hebbian updates keep the network's dt
+    objects["ee"] = synapses.build(exc, exc, model, i=ee_i, j=ee_j, w=w0, name="comb_ee",
+                                   dt=cfg.plasticity_dt if model.drift else None)
     ei_i, ei_j = fixed_indegree(structure, n_e, n_i, cfg.k_ei)
     ie_i, ie_j = fixed_indegree(structure, n_i, n_e, cfg.k_ie)
     if len(ei_i):
