@@ -954,3 +954,29 @@ def load_config_text(text: str, schema: dict, overrides: Iterable[str] = (), *,
                      source: str = "<text>", experiment: str | None = None) -> Config:
     """:func:`load_config` for YAML text instead of a file (tests, notebooks)."""
     return _resolve(_parse_yaml_text(text, source), schema, source, overrides, experiment)
+
+
+def schema_table(schema: dict, sections=None) -> str:
+    """A markdown table of a schema's keys: default, allowed values, meaning (for the docs)."""
+    rows = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
+    for section, keys in schema.items():
+        if sections is not None and section not in sections:
+            continue
+        for key, field in keys.items():
+            default = field.default
+            if isinstance(default, dict):
+                default = "{" + ", ".join(f"{a}: {b}" for a, b in default.items()) + "}"
+            if default == "":
+                default = '""'
+            if field.choices is not None:
+                allowed = ", ".join(map(str, field.choices))
+            elif field.low is None and field.high is None:
+                allowed = {"bool": "true, false", "str": "text"}.get(field.kind, "any")
+            else:
+                allowed = field._allowed()
+            if field.kind == "axis":
+                allowed = "list, or {start, stop, num}; each " + allowed
+            elif field.kind == "float_list":
+                allowed = "list; each " + allowed
+            rows.append(f"| `{section}.{key}` | `{default}` | {allowed} | {field.doc} |")
+    return "\n".join(rows)
