@@ -1,0 +1,146 @@
+"""Hebbian + decay sub-experiment: repeated Poisson patterns shape the weights.
+
+``n_patterns`` disjoint groups of inputs take turns: while a pattern is shown
+(``show``), its inputs fire at ``rate_high``, every other input at
+``rate_low``; a pause (``gap``) at ``rate_low`` follows.  ``n_units``
+postsynaptic units (linear Poisson neurons, rate ``r0 + gain * I_syn``) are
+driven by all inputs through synapses with :func:`models.plasticity.hebbian`
++ :func:`models.plasticity.weight_decay`.
+
+Measures: weight mean, std, min and max over time; per synapse, the
+co-activation count (presynaptic and postsynaptic spikes in the same
+``coactivity_bin``, summed over the run) against the weight change, with
+Pearson's r; the final weight matrix.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from analysis import plots
+from analysis.spikes import bin_spikes
+from analysis.stats import pearson
+from protocols.config import Field
+
+SECTION = {
+    "n_inputs": Field("int", 100, low=2, doc="input neurons"),
+    "n_patterns": Field("int", 4, low=1, doc="disjoint input patterns (n_inputs / n_patterns each)"),
+    "n_units": Field("int", 6, low=1, doc="postsynaptic units"),
+    "rate_high": Field("quantity", "40 Hz", unit="frequency", low=0, doc="rate of a shown pattern"),
+    "rate_low": Field("quantity", "2 Hz", unit="frequency", low=0, doc="rate of the other inputs"),
+    "show": Field("quantity", "200 ms", unit="time", low=0, low_open=True,
+                  doc="how long a pattern is shown"),
+    "gap": Field("quantity", "100 ms", unit="time", low=0, doc="pause between patterns"),
+    "r0": Field("quantity", "2 Hz", unit="frequency", low=0, doc="spontaneous rate of a unit"),
+    "gain": Field("float", 3.0, low=0, low_open=True, doc="rate per mV of synaptic input (Hz/mV)"),
+    "w_init": Field("float", 0.1, low=0, doc="mean initial weight"),
+    "w_init_spread": Field("float", 0.3, low=0, high=1, doc="relative spread of initial weights"),
+    "eta": Field("float", 0.002, low=0, doc="Hebbian learning rate"),
+    "ltd_ratio": Field("float", 0.25, low=0, doc="depression per presynaptic spike / eta"),
+    "w_max": Field("float", 1.0, low=0, low_open=True, doc="upper weight bound"),
+    "decay_rate": Field("quantity", "0.05 Hz", unit="frequency", low=0,
+                        doc="relaxation of the weights toward 0"),
+    "duration": Field("quantity", "30 s", unit="time", low=0, low_open=True, doc="run length"),
+    "coactivity_bin": Field("quantity", "20 ms", unit="time", low=0, low_open=True,
+                            doc="pre and post spikes in the same bin count as one co-activation"),
+}
+
+
+def run(config, device):
+    """All units in one network; one point with the whole weight history."""
+    import brian2 as b2
+    from brian2 import Hz, mV, ms, second
+
+    from models import plasticity, rng, synapses
+
+    cfg = config.hebbian
+    n_in, n_pat, n_units = cfg.n_inputs, cfg.n_patterns, cfg.n_units
+    size = n_in // n_pat
+    duration_s = float(cfg.duration / second)
+    slot = cfg.show + cfg.gap
+    n_slots = int(np.ceil(duration_s / float(slot / second))) + 1
+    steps_per_slot = int(round(float(slot / ms)))
+    show_steps = int(round(float(cfg.show / ms)))
+    shown = np.full((n_slots, steps_per_slot), -1)
+    shown[:, :show_steps] = (np.arange(n_slots) % n_pat)[:, None]
+    schedule = b2.TimedArray(shown.ravel().astype(float), dt=1 * ms)   # pattern shown, -1: none
+    inputs = b2.PoissonGroup(
+        n_in, rates="rate_low + (rate_high - rate_low) * int(floor(i / size) == shown(t))",
+        namespace={"shown": schedule, "size": size, "rate_low": cfg.rate_low,
+                   "rate_high": cfg.rate_high}, name="hebb_inputs")
+    model = synapses.exponential() + plasticity.hebbian(
+        eta=cfg.eta, ltd_ratio=cfg.ltd_ratio, w_min=0.0, w_max=cfg.w_max) \
+        + plasticity.weight_decay(decay_rate=cfg.decay_rate)
+    units = b2.NeuronGroup(n_units, "dI_syn/dt = -I_syn / (5*ms) : volt",
+                           threshold="rand() < (r0 + gain * I_syn) * dt", method="exact",
+                           namespace={"r0": cfg.r0, "gain": cfg.gain * Hz / mV},
+                           name="hebb_units")
+    draws = rng.stream(config.seed.session, block=0, purpose="structure")
+    pre, post = np.tile(np.arange(n_in), n_units), np.repeat(np.arange(n_units), n_in)
+    w0 = np.clip(cfg.w_init * (1 + cfg.w_init_spread * draws.standard_normal(len(pre))),
+                 0, cfg.w_max)
+    syn = synapses.build(inputs, units, model, i=pre, j=post, w=w0, name="hebb_synapses")
+    weights = b2.StateMonitor(syn, "w", record=True, dt=250 * ms)
+    in_spikes, out_spikes = b2.SpikeMonitor(inputs), b2.SpikeMonitor(units)
+    net = b2.Network(inputs, units, syn, weights, in_spikes, out_spikes)
+    device.run(net, cfg.duration)
+
+    w_hist = np.asarray(weights.w)                     # synapse x time
+    w_final = np.asarray(syn.w[:])
+    bin_s = float(cfg.coactivity_bin / second)
+    pre_b = bin_spikes(np.asarray(in_spikes.i), np.asarray(in_spikes.t / second), n_in, 0.0,
+                       duration_s, bin_s, binary=True).astype(float)
+    post_b = bin_spikes(np.asarray(out_spikes.i), np.asarray(out_spikes.t / second), n_units,
+                        0.0, duration_s, bin_s, binary=True).astype(float)
+    coactive = (post_b @ pre_b.T)                      # unit x input
+    change = (w_final - w0).reshape(n_units, n_in)
+    r, p, n = pearson(coactive.ravel(), change.ravel())
+    attrs = {"pearson_r": r, "pearson_p": p, "n_synapses": n,
+             "w_mean_final": float(w_final.mean()), "w_std_final": float(w_final.std()),
+             "w_min_final": float(w_final.min()), "w_max_final": float(w_final.max()),
+             "w_max_bound": float(cfg.w_max), "n_patterns": n_pat, "n_units": n_units,
+             "unit_rate_hz": float(out_spikes.num_spikes / n_units / duration_s)}
+    data = {"t_s": np.asarray(weights.t / second),
+            "w_mean": w_hist.mean(axis=0), "w_std": w_hist.std(axis=0),
+            "w_min": w_hist.min(axis=0), "w_max": w_hist.max(axis=0),
+            "coactivation": coactive, "weight_change": change,
+            "w_final": w_final.reshape(n_units, n_in)}
+    return [("hebbian", attrs, data)]
+
+
+def report(result, figures):
+    """Weight statistics over time, co-activation vs weight change, final weights."""
+    import matplotlib.pyplot as plt
+
+    point = result.point
+    a, d = point.attrs, point.data
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.3))
+    ax = axes[0]
+    ax.fill_between(d["t_s"], d["w_min"], d["w_max"], color="tab:blue", alpha=0.15,
+                    label="min to max")
+    ax.fill_between(d["t_s"], d["w_mean"] - d["w_std"], d["w_mean"] + d["w_std"],
+                    color="tab:blue", alpha=0.35, label="mean ± std")
+    ax.plot(d["t_s"], d["w_mean"], color="tab:blue", label="mean")
+    ax.axhline(a["w_max_bound"], color="tab:red", ls="--", lw=0.8, label="w_max")
+    ax.set(xlabel="time (s)", ylabel="weight", title="Weights over time")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    ax.scatter(d["coactivation"].ravel(), d["weight_change"].ravel(), s=4, alpha=0.5)
+    ax.set(xlabel="co-activations (pre and post in the same bin)", ylabel="weight change",
+           title=f"Hebbian: r = {a['pearson_r']:.2f} (n = {a['n_synapses']})")
+    ax = axes[2]
+    image = ax.imshow(d["w_final"], aspect="auto", cmap="viridis", interpolation="nearest")
+    ax.set(xlabel="input neuron (patterns are consecutive blocks)", ylabel="unit",
+           title="Final weights")
+    fig.colorbar(image, ax=ax, label="weight")
+    fig.tight_layout()
+    made = [plots._save(fig, figures / "hebbian_weights.png")]
+    lines = [f"{a['n_units']} units learn from {a['n_patterns']} repeated Poisson patterns with "
+             "Hebbian learning and weight decay.", "",
+             "| measure | value |", "|---|---|",
+             f"| Pearson r, co-activations vs weight change | {a['pearson_r']:.3f} "
+             f"(p = {a['pearson_p']:.2g}, n = {a['n_synapses']}) |",
+             f"| final weights mean ± std | {a['w_mean_final']:.3f} ± {a['w_std_final']:.3f} |",
+             f"| final weights min / max (bounds 0 / {a['w_max_bound']:g}) | "
+             f"{a['w_min_final']:.3f} / {a['w_max_final']:.3f} |",
+             f"| mean unit rate (Hz) | {a['unit_rate_hz']:.1f} |"]
+    return made, lines
