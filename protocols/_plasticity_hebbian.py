@@ -48,32 +48,19 @@ SECTION = {
 def run(config, device):
     """All units in one network; one point with the whole weight history."""
     import brian2 as b2
-    from brian2 import Hz, mV, ms, second
+    from brian2 import ms, second
 
     from models import plasticity, rng, synapses
 
     cfg = config.hebbian
     n_in, n_pat, n_units = cfg.n_inputs, cfg.n_patterns, cfg.n_units
-    size = n_in // n_pat
     duration_s = float(cfg.duration / second)
-    slot = cfg.show + cfg.gap
-    n_slots = int(np.ceil(duration_s / float(slot / second))) + 1
-    steps_per_slot = int(round(float(slot / ms)))
-    show_steps = int(round(float(cfg.show / ms)))
-    shown = np.full((n_slots, steps_per_slot), -1)
-    shown[:, :show_steps] = (np.arange(n_slots) % n_pat)[:, None]
-    schedule = b2.TimedArray(shown.ravel().astype(float), dt=1 * ms)   # pattern shown, -1: none
-    inputs = b2.PoissonGroup(
-        n_in, rates="rate_low + (rate_high - rate_low) * int(floor(i / size) == shown(t))",
-        namespace={"shown": schedule, "size": size, "rate_low": cfg.rate_low,
-                   "rate_high": cfg.rate_high}, name="hebb_inputs")
+    shown = pattern_schedule(cfg, duration_s)
+    inputs = pattern_inputs(cfg, shown)
     model = synapses.exponential() + plasticity.hebbian(
         eta=cfg.eta, ltd_ratio=cfg.ltd_ratio, w_min=0.0, w_max=cfg.w_max) \
         + plasticity.weight_decay(decay_rate=cfg.decay_rate)
-    units = b2.NeuronGroup(n_units, "dI_syn/dt = -I_syn / (5*ms) : volt",
-                           threshold="rand() < (r0 + gain * I_syn) * dt", method="exact",
-                           namespace={"r0": cfg.r0, "gain": cfg.gain * Hz / mV},
-                           name="hebb_units")
+    units = poisson_units(cfg, n_units, "hebb_units")
     draws = rng.stream(config.seed.session, block=0, purpose="structure")
     pre, post = np.tile(np.arange(n_in), n_units), np.repeat(np.arange(n_units), n_in)
     w0 = np.clip(cfg.w_init * (1 + cfg.w_init_spread * draws.standard_normal(len(pre))),
@@ -105,6 +92,40 @@ def run(config, device):
             "coactivation": coactive, "weight_change": change,
             "w_final": w_final.reshape(n_units, n_in)}
     return [("hebbian", attrs, data)]
+
+
+def pattern_schedule(cfg, duration_s: float) -> np.ndarray:
+    """The pattern shown in each millisecond (-1 during pauses), patterns in turn."""
+    from brian2 import ms
+
+    show_ms = int(round(float(cfg.show / ms)))
+    slot_ms = show_ms + int(round(float(cfg.gap / ms)))
+    n_slots = int(np.ceil(duration_s * 1000 / slot_ms)) + 1
+    shown = np.full((n_slots, slot_ms), -1)
+    shown[:, :show_ms] = (np.arange(n_slots) % cfg.n_patterns)[:, None]
+    return shown.ravel()
+
+
+def pattern_inputs(cfg, shown: np.ndarray, name: str = "hebb_inputs"):
+    """Poisson inputs: the shown pattern's block at ``rate_high``, the rest at ``rate_low``."""
+    import brian2 as b2
+    from brian2 import ms
+
+    schedule = b2.TimedArray(shown.astype(float), dt=1 * ms)
+    return b2.PoissonGroup(
+        cfg.n_inputs, rates="rate_low + (rate_high - rate_low) * int(floor(i / size) == shown(t))",
+        namespace={"shown": schedule, "size": cfg.n_inputs // cfg.n_patterns,
+                   "rate_low": cfg.rate_low, "rate_high": cfg.rate_high}, name=name)
+
+
+def poisson_units(cfg, n: int, name: str):
+    """Linear Poisson units: rate ``r0 + gain * I_syn``, input decaying with 5 ms."""
+    import brian2 as b2
+    from brian2 import Hz, mV
+
+    return b2.NeuronGroup(n, "dI_syn/dt = -I_syn / (5*ms) : volt",
+                          threshold="rand() < (r0 + gain * I_syn) * dt", method="exact",
+                          namespace={"r0": cfg.r0, "gain": cfg.gain * Hz / mV}, name=name)
 
 
 def report(result, figures):
