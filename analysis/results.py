@@ -180,6 +180,19 @@ def _read_point(group: h5py.Group) -> Point:
     return Point(group.name.strip("/"), attrs, data)
 
 
+def _check_objects(f: h5py.File, path: Path) -> None:
+    """Open every point group and its members: a kill during an append can leave a
+    link to an object that was never written, which the file opens fine with."""
+    for name in f:
+        try:
+            group = f[name]
+            for member in (group if isinstance(group, h5py.Group) else ()):
+                group[member]
+        except (KeyError, OSError, RuntimeError) as exc:
+            raise ResultFileError(f"{path}: not a readable HDF5 file (corrupt, truncated or "
+                                  f"another format): object {name!r}: {exc}") from None
+
+
 def _complete(group) -> bool:
     return isinstance(group, h5py.Group) and bool(group.attrs.get("complete", False))
 
@@ -196,8 +209,8 @@ def load(path) -> Result:
         axes = {name: np.asarray(f["axes"][name][()]) for name in attrs["axis_names"]}
         points, incomplete = {}, 0
         for name, group in f.items():
-            if name == "axes" or not isinstance(group, h5py.Group):
-                continue
+            if name == "axes" or not (group is None or isinstance(group, h5py.Group)):
+                continue  # group is None: a link to an object never written (a kill)
             if _complete(group):
                 points[name] = _read_point(group)
             else:
@@ -268,13 +281,13 @@ class ResultWriter:
 
     def _valid_shards(self) -> dict[str, Path]:
         shards = {}
-        for tmp in self.shards.glob("*.tmp"):
-            tmp.unlink()  # a point whose write was interrupted: recomputed
         for shard in sorted(self.shards.glob("*.h5")):
             with _open(shard) as f:
                 self._check_header(f, shard)
                 names = [n for n, g in f.items() if _complete(g)]
             shards.update({n: shard for n in names})
+        for tmp in self.shards.glob("*.tmp"):  # only once the shards are known to be this run's
+            tmp.unlink()  # a point whose write was interrupted: recomputed
         return shards
 
     def _recover(self) -> None:
@@ -282,6 +295,7 @@ class ResultWriter:
         try:
             with _open(self.path) as f:
                 self._check_header(f, self.path)
+                _check_objects(f, self.path)
         except ResultFileError as exc:
             if self.path.exists() and "not a readable HDF5" not in str(exc):
                 raise  # another run's file: never touched
@@ -291,7 +305,11 @@ class ResultWriter:
             if not shards:
                 raise damage
             if self.path.exists():  # a kill during an append: keep it, rebuild from points/
-                aside = self.path.with_name(f"{RESULTS_NAME}.damaged-{int(time.time())}")
+                stamp, k = int(time.time()), 0
+                aside = self.path.with_name(f"{RESULTS_NAME}.damaged-{stamp}")
+                while aside.exists():  # an earlier rebuild in the same second: keep both
+                    k += 1
+                    aside = self.path.with_name(f"{RESULTS_NAME}.damaged-{stamp}-{k}")
                 os.replace(self.path, aside)
             self._create()
         with h5py.File(self.path, "a") as f:
@@ -315,7 +333,10 @@ class ResultWriter:
         shard = self.shards / f"{name}.h5"
         tmp = shard.with_suffix(".h5.tmp")
         with h5py.File(tmp, "w") as f:
-            self._write_header(f)
+            self._write_header(f)   # a shard is itself a loadable one-point result file
+            axes = f.create_group("axes")
+            for axis, values in self.axes.items():
+                axes.create_dataset(axis, data=values)
             group = f.create_group(name)
             for key, value in datasets.items():
                 group.create_dataset(key, data=np.asarray(value),
