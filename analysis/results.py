@@ -107,7 +107,7 @@ class Result:
         for point in self.points.values():
             index = tuple(_axis_index(axis, point.attrs[axis_name], axis_name, point.name)
                           for axis_name, axis in zip(self.axis_names, self.axes))
-            values[index] = point.attrs[name]
+            values[index] = point.attrs.get(name, np.nan)   # a point without it: NaN
         return values
 
     def __repr__(self) -> str:
@@ -182,15 +182,17 @@ def _read_point(group: h5py.Group) -> Point:
 
 def _check_objects(f: h5py.File, path: Path) -> None:
     """Open every point group and its members: a kill during an append can leave a
-    link to an object that was never written, which the file opens fine with."""
-    for name in f:
-        try:
+    link to an object that was never written, or a group index half updated, in a
+    file that still opens."""
+    name = "/"
+    try:
+        for name in list(f):
             group = f[name]
-            for member in (group if isinstance(group, h5py.Group) else ()):
+            for member in (list(group) if isinstance(group, h5py.Group) else ()):
                 group[member]
-        except (KeyError, OSError, RuntimeError) as exc:
-            raise ResultFileError(f"{path}: not a readable HDF5 file (corrupt, truncated or "
-                                  f"another format): object {name!r}: {exc}") from None
+    except (KeyError, OSError, RuntimeError) as exc:
+        raise ResultFileError(f"{path}: not a readable HDF5 file (corrupt, truncated or "
+                              f"another format): object {name!r}: {exc}") from None
 
 
 def _complete(group) -> bool:
@@ -201,20 +203,25 @@ def load(path) -> Result:
     """Read any result file into a :class:`Result` (complete points only).
 
     Raises :class:`ResultFileError` naming the file if it is missing, not HDF5,
-    or not a result file of this suite.
+    not a result file of this suite, or damaged (a kill during an append).
     """
     path = Path(path)
     with _open(path) as f:
         attrs = _header(f, path)
-        axes = {name: np.asarray(f["axes"][name][()]) for name in attrs["axis_names"]}
-        points, incomplete = {}, 0
-        for name, group in f.items():
-            if name == "axes" or not (group is None or isinstance(group, h5py.Group)):
-                continue  # group is None: a link to an object never written (a kill)
-            if _complete(group):
-                points[name] = _read_point(group)
-            else:
-                incomplete += 1
+        try:
+            axes = {name: np.asarray(f["axes"][name][()]) for name in attrs["axis_names"]}
+            points, incomplete = {}, 0
+            for name, group in f.items():
+                if name == "axes" or not (group is None or isinstance(group, h5py.Group)):
+                    continue  # group is None: a link to an object never written (a kill)
+                if _complete(group):
+                    points[name] = _read_point(group)
+                else:
+                    incomplete += 1
+        except (KeyError, OSError, RuntimeError) as exc:
+            raise ResultFileError(f"{path}: damaged result file ({exc}); if its run left "
+                                  f"{SHARDS_NAME}/ beside it, resume the run to rebuild "
+                                  "it") from None
     return Result(path, attrs, axes, dict(sorted(points.items())), incomplete)
 
 

@@ -506,6 +506,31 @@ def test_kill_during_an_append_leaving_a_dangling_link_is_rebuilt(tmp_path):
         check_point(r.points[point(i, j)[0]], i, j)
 
 
+def test_damaged_group_index_in_a_file_that_opens_is_rebuilt(tmp_path):
+    """(c) results.h5 opens but its point index is damaged: load() says so naming the file; resume rebuilds.
+
+    The damage: the signature of the root group's local heap (address at byte 88
+    of a version-0 superblock) overwritten, so listing the points fails.
+    """
+    w = make_writer(tmp_path)
+    write(w, *ALL_POINTS[:3])
+    main = bytearray((tmp_path / "results.h5").read_bytes())
+    heap = struct.unpack_from("<Q", main, 88)[0]
+    assert main[heap:heap + 4] == b"HEAP"
+    main[heap:heap + 4] = b"XXXX"
+    (tmp_path / "results.h5").write_bytes(bytes(main))
+    with pytest.raises(ResultFileError) as info:
+        load(tmp_path / "results.h5")
+    assert str(tmp_path / "results.h5") in str(info.value)
+    w = make_writer(tmp_path, resume=True)
+    assert w.completed() == {point(i, j)[0] for i, j in ALL_POINTS[:3]}
+    kept = list(tmp_path.glob("results.h5.damaged-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == bytes(main)
+    r = load(w.finalize())
+    for i, j in ALL_POINTS[:3]:
+        check_point(r.points[point(i, j)[0]], i, j)
+
+
 def test_main_file_lacking_a_shards_point_gets_it_appended_once(tmp_path):
     """(d) A point in points/ but not in results.h5 (kill before the append) is appended; repeated resumes add no duplicates."""
     w = make_writer(tmp_path)
