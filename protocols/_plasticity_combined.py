@@ -297,6 +297,8 @@ def run(config, device):
 
 def report(result, figures):
     """Rates in the stability band; weight distribution over time; table of the measures."""
+    from protocols.plasticity import config_value
+
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
@@ -384,7 +386,7 @@ def report(result, figures):
              f"{a['band_high_hz']:g} Hz: {'yes' if a['within_band'] else 'no'} "
              f"({100 * a['fraction_bins_within_band']:.0f}% of bins); E neurons outside the "
              f"band at the end: {100 * outside:.1f}% "
-             f"(allowed {100 * _section_value(result, 'max_fraction_outside', 0.05):g}%).", "",
+             f"(allowed {100 * config_value(result, 'combined', 'max_fraction_outside', 0.05):g}%).", "",
              "| measure | value |", "|---|---|",
              f"| E rate: min / mean / max over bins (Hz) | {a['rate_min_hz']:.2f} / "
              f"{a['rate_mean_hz']:.2f} / {a['rate_max_hz']:.2f} |",
@@ -415,8 +417,3 @@ def report(result, figures):
                      f"{100 * d['w_fraction_at_max'][k]:.1f}% |")
     return made, lines
 
-
-def _section_value(result, key, default):
-    import yaml
-
-    return (yaml.safe_load(result.config) or {}).get("combined", {}).get(key, default)

@@ -267,11 +267,13 @@ def _colours(points):
 
 def report(result, figures):
     """Rate over time with the target; mean excitatory weights over time; table."""
+    from protocols.plasticity import config_value
+
     import matplotlib.pyplot as plt
 
     points = sorted(result.points.values(), key=lambda p: p.attrs["scale"])
     target = points[0].attrs["target_rate_hz"]
-    tol = float(_section_value(result, "tolerance", 0.1))
+    tol = float(config_value(result, "homeostasis", "tolerance", 0.1))
 
     fig, ax = plt.subplots(figsize=(9, 4.2))
     ax.axhspan(target * (1 - tol), target * (1 + tol), color="0.9", zorder=0,
@@ -334,11 +336,7 @@ def _fmt_bin(point):
 
 def _seconds(result, key, default) -> float:
     from protocols.config import parse_quantity
+    from protocols.plasticity import config_value
 
-    return float(parse_quantity(str(_section_value(result, key, default)), "time"))
+    return float(parse_quantity(str(config_value(result, "homeostasis", key, default)), "time"))
 
-
-def _section_value(result, key, default):
-    import yaml
-
-    return (yaml.safe_load(result.config) or {}).get("homeostasis", {}).get(key, default)

@@ -85,13 +85,15 @@ def run(config, device):
 
 def report(result, figures):
     """Efficacy per spike with the analytic steady state; steady state vs rate; PPR."""
+    from protocols.plasticity import config_value
+
     import matplotlib.pyplot as plt
     from brian2 import Hz, second
 
     from models import plasticity
 
     points = list(result.points.values())
-    n_shown = int(_section_value(result, "n_spikes_shown", 20))
+    n_shown = int(config_value(result, "stp", "n_spikes_shown", 20))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     colours = dict(zip(sorted({p.attrs["rate_hz"] for p in points}),
                        plt.get_cmap("viridis")(np.linspace(0, 0.9, 8))))
@@ -138,8 +140,3 @@ def report(result, figures):
                      f"{a['efficacy_theory']:.4f} | {100 * a['relative_error']:.2f}% |")
     return made, lines
 
-
-def _section_value(result, key, default):
-    import yaml
-
-    return (yaml.safe_load(result.config) or {}).get("stp", {}).get(key, default)

@@ -62,6 +62,13 @@ SCHEMA = {
 }
 
 
+def config_value(result, section: str, key: str, default):
+    """A value of the config stored in a result file (the YAML text, as written)."""
+    import yaml
+
+    return (yaml.safe_load(result.config) or {}).get(section, {}).get(key, default)
+
+
 def versions() -> dict:
     from protocols import chaos
 
