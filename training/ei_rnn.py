@@ -1,0 +1,296 @@
+"""Excitatory-inhibitory rate RNN with Dale's law, trained by gradient descent.
+
+One time step (Euler-Maruyama of ``tau dx/dt = -x + W_rec f(x) + W_in e(u) + b``
+with white noise of strength sigma)::
+
+    x <- (1 - alpha) x + alpha (W_rec f(x) + W_in e(u) + b) + sqrt(2 alpha) sigma xi
+    alpha = dt / tau,  f = ReLU,  xi ~ N(0, 1) per unit and step
+
+Defaults: tau = 50 ms, dt = 25 ms (the recording's bin), sigma = 0.1, as in
+rate-RNN fits of cortical recordings (e.g. Song, Yang & Wang 2016, PLoS Comput
+Biol 12:e1004792, doi:10.1371/journal.pcbi.1004792, whose Dale's-law
+parameterisation is used here).
+
+Conventions
+-----------
+``W_rec[post, pre]``: column j holds neuron j's outgoing weights.  Dale's law
+holds exactly by construction: ``W_rec = relu(W) @ diag(sign)`` with sign +1
+for excitatory and -1 for inhibitory units, so E columns are >= 0 and I
+columns <= 0 whatever the optimiser does to ``W``.  At initialisation every
+unit receives as much excitation as inhibition (each row of ``W_rec`` sums to
+zero) and the matrix is scaled to spectral radius 0.9.
+
+The input ``u`` (``[trials, time, n_inputs]``) is embedded before ``W_in``:
+
+``linear``      e(u) = A u                  (A: ``[embed_dim, n_inputs]``)
+``attention``   each input channel i is a token ``u_i E_i + P_i`` (``E, P:
+                [n_inputs, embed_dim]``); multi-head self-attention (4 heads,
+                embed dim 56) mixes the tokens, whose mean is e(u)
+
+Rates are in units of ``rate_unit_hz`` (the protocol sets it from the data:
+model rate 1.0 = ``rate_unit_hz`` Hz).  The readout ``W_out`` reads the
+excitatory units only.
+
+The maths of one step is the pure function :func:`step`; :class:`EIRNN`
+holds the parameters, embeds the inputs once for all steps, draws the noise
+once, and loops :func:`step` over time.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["EIRNNParams", "step", "dale", "spectral_radius", "EIRNN", "EMBEDDINGS"]
+
+EMBEDDINGS = ("linear", "attention")
+
+
+class EIRNNParams(NamedTuple):
+    """Fixed (not trained) parameters of the E-I RNN."""
+
+    tau_ms: float = 50.0          # membrane (rate) time constant
+    dt_ms: float = 25.0           # time step = the recording's bin width
+    noise_std: float = 0.1        # sigma of the private noise, in rate units
+    spectral_radius: float = 0.9  # of W_rec at initialisation
+    embedding: str = "attention"  # "linear" or "attention"
+    embed_dim: int = 56           # width of e(u)
+    n_heads: int = 4              # attention heads (embed_dim must divide by it)
+    learn_h0: bool = True         # learn the initial state (else fixed at h0_init)
+    h0_init: float = 0.1          # initial state of every unit
+
+    @property
+    def alpha(self) -> float:
+        return self.dt_ms / self.tau_ms
+
+
+def dale(w_raw: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+    """``relu(w_raw) @ diag(sign)``: E columns >= 0, I columns <= 0, exactly."""
+    return torch.relu(w_raw) * sign
+
+
+def step(x: torch.Tensor, drive: torch.Tensor, w_rec: torch.Tensor, alpha: float,
+         noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""One time step of the E-I RNN: ``(rates, new_state)``.
+
+    .. math:: x' = (1-\alpha)\,x + \alpha\,(W_{rec}\,[x]_+ + d) + \eta, \qquad r' = [x']_+
+
+    Parameters
+    ----------
+    x : Tensor [batch, units]
+        State before the step.
+    drive : Tensor [batch, units]
+        ``W_in e(u_t) + b``.
+    w_rec : Tensor [units, units]
+        Recurrent weights, ``[post, pre]``.
+    alpha : float
+        ``dt / tau``.
+    noise : Tensor [batch, units]
+        ``sqrt(2 alpha) sigma xi``, drawn by the caller.
+    """
+    x = torch.addmm(drive, torch.relu(x), w_rec.t(), beta=alpha, alpha=alpha) \
+        + (1.0 - alpha) * x + noise
+    return torch.relu(x), x
+
+
+def spectral_radius(w) -> float:
+    """Largest absolute eigenvalue of a square matrix (numpy or torch)."""
+    w = w.detach().cpu().double().numpy() if isinstance(w, torch.Tensor) else np.asarray(w, float)
+    return float(np.abs(np.linalg.eigvals(w)).max())
+
+
+def _balanced_init(sign: np.ndarray, radius: float, rng: np.random.Generator) -> np.ndarray:
+    """Magnitudes ``W >= 0`` whose Dale matrix has zero row sums and spectral radius ``radius``."""
+    n = len(sign)
+    excitatory, inhibitory = sign > 0, sign < 0
+    w = np.abs(rng.normal(size=(n, n))) / np.sqrt(n)
+    np.fill_diagonal(w, 0.0)
+    if inhibitory.any():  # each row: total inhibition = total excitation
+        e_sum = w[:, excitatory].sum(axis=1, keepdims=True)
+        i_sum = w[:, inhibitory].sum(axis=1, keepdims=True)
+        w[:, inhibitory] *= e_sum / np.maximum(i_sum, 1e-12)
+    current = spectral_radius(w * sign)
+    return w * (radius / current) if current > 0 else w
+
+
+def attention(tokens: torch.Tensor, w_qkv: torch.Tensor, b_qkv: torch.Tensor,
+              w_out: torch.Tensor, b_out: torch.Tensor, n_heads: int):
+    r"""Multi-head self-attention over the tokens of each sample: ``(mixed, weights)``.
+
+    .. math:: A_h = \mathrm{softmax}\big(Q_h K_h^\top / \sqrt{d_h}\big), \qquad
+              \mathrm{out} = [A_1 V_1, \dots, A_H V_H]\, W_o^\top + b_o
+
+    ``tokens [samples, n_tokens, D]``, ``w_qkv [3D, D]`` (Q, K, V rows stacked,
+    the layout of ``torch.nn.MultiheadAttention.in_proj_weight``);
+    ``weights [samples, heads, n_tokens, n_tokens]``.
+    """
+    samples, n_tokens, width = tokens.shape
+    head = width // n_heads
+    qkv = (tokens @ w_qkv.t() + b_qkv).view(samples, n_tokens, 3, n_heads, head)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)          # [samples, heads, tokens, head]
+    weights = torch.softmax(q @ k.transpose(-1, -2) / np.sqrt(head), dim=-1)
+    mixed = (weights @ v).transpose(1, 2).reshape(samples, n_tokens, width)
+    return mixed @ w_out.t() + b_out, weights
+
+
+class AttentionEmbedding(nn.Module):
+    """Self-attention over input channels: token_i = u_i E_i + P_i, mean of the mixed tokens.
+
+    Each distinct input vector is embedded once: trials and time steps that
+    share an input (a stimulus held for many steps, the same cue in every
+    trial of a condition) share the computation.
+    """
+
+    def __init__(self, n_inputs: int, embed_dim: int, n_heads: int, rng: np.random.Generator):
+        super().__init__()
+        if embed_dim % n_heads:
+            raise ValueError(f"embed_dim ({embed_dim}) must be divisible by n_heads ({n_heads})")
+        self.n_heads = n_heads
+
+        def tensor(scale, *shape):
+            return nn.Parameter(torch.as_tensor(rng.normal(size=shape) * scale,
+                                                dtype=torch.float32))
+        self.channel = tensor(1 / np.sqrt(embed_dim), n_inputs, embed_dim)   # E
+        self.position = tensor(0.1, n_inputs, embed_dim)                      # P
+        self.w_qkv = tensor(1 / np.sqrt(embed_dim), 3 * embed_dim, embed_dim)
+        self.b_qkv = nn.Parameter(torch.zeros(3 * embed_dim))
+        self.w_out = tensor(1 / np.sqrt(embed_dim), embed_dim, embed_dim)
+        self.b_out = nn.Parameter(torch.zeros(embed_dim))
+
+    def forward(self, u: torch.Tensor, need_weights: bool = False):
+        batch, time, n_inputs = u.shape
+        distinct, inverse = torch.unique(u.reshape(-1, n_inputs), dim=0, return_inverse=True)
+        tokens = distinct[:, :, None] * self.channel + self.position        # [S, n_in, D]
+        mixed, weights = attention(tokens, self.w_qkv, self.b_qkv, self.w_out, self.b_out,
+                                   self.n_heads)
+        out = mixed.mean(dim=1)[inverse].reshape(batch, time, -1)
+        if need_weights:
+            return out, weights[inverse].reshape(batch, time, *weights.shape[1:])
+        return out, None
+
+    def qkv(self) -> dict:
+        """The query, key and value projections (``[embed_dim, embed_dim]`` each)."""
+        q, k, v = self.w_qkv.detach().cpu().chunk(3, dim=0)
+        return {"Q": q.numpy(), "K": k.numpy(), "V": v.numpy()}
+
+
+class EIRNN(nn.Module):
+    """Rate RNN with exact Dale's law; ``forward(u) -> rates [trials, time, units]``.
+
+    Parameters
+    ----------
+    ei_labels : array_like of int, shape (units,)
+        0 = excitatory, 1 = inhibitory (the recording's labels; see
+        :meth:`default_labels` for 80/20).
+    n_inputs : int
+        Input channels.
+    params : EIRNNParams
+    n_outputs : int
+        Rows of the readout ``W_out`` (from E units only).
+    seed : int
+        Seeds the initial weights (numpy), independently of torch's RNG.
+    """
+
+    def __init__(self, ei_labels, n_inputs: int, params: EIRNNParams = EIRNNParams(), *,
+                 n_outputs: int = 1, seed: int = 42):
+        super().__init__()
+        labels = np.asarray(ei_labels, dtype=np.int64)
+        if labels.ndim != 1 or labels.size < 2 or not np.isin(labels, (0, 1)).all():
+            raise ValueError(f"ei_labels must be a 1-D array of 0 (E) and 1 (I) for at least "
+                             f"two units, got {labels!r}")
+        if not (labels == 0).any():
+            raise ValueError("ei_labels has no excitatory unit (label 0); the readout needs one")
+        if params.embedding not in EMBEDDINGS:
+            raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {params.embedding!r}")
+        if not 0 < params.alpha <= 1:
+            raise ValueError(f"dt/tau must be in (0, 1], got {params.dt_ms}/{params.tau_ms}")
+        self.params = params
+        self.n_inputs = int(n_inputs)
+        n = labels.size
+        rng = np.random.default_rng(seed)
+        self.register_buffer("sign", torch.as_tensor(1.0 - 2.0 * labels, dtype=torch.float32))
+        self.register_buffer("e_mask", torch.as_tensor(labels == 0))
+        self.w_raw = nn.Parameter(torch.as_tensor(
+            _balanced_init(1.0 - 2.0 * labels, params.spectral_radius, rng), dtype=torch.float32))
+        if params.embedding == "linear":
+            self.embed = nn.Linear(n_inputs, params.embed_dim, bias=False)
+            with torch.no_grad():
+                self.embed.weight.copy_(torch.as_tensor(
+                    rng.normal(size=(params.embed_dim, n_inputs)) / np.sqrt(n_inputs)))
+        else:
+            self.embed = AttentionEmbedding(n_inputs, params.embed_dim, params.n_heads, rng)
+        self.w_in = nn.Parameter(torch.as_tensor(
+            rng.normal(size=(n, params.embed_dim)) / np.sqrt(params.embed_dim), dtype=torch.float32))
+        self.bias = nn.Parameter(torch.zeros(n))
+        h0 = torch.full((n,), float(params.h0_init))
+        self.h0 = nn.Parameter(h0) if params.learn_h0 else None
+        if not params.learn_h0:
+            self.register_buffer("h0_fixed", h0)
+        n_e = int((labels == 0).sum())
+        self.register_buffer("w_out", torch.zeros(n_outputs, n_e))
+
+    # -- parameters as the maths uses them
+    @property
+    def n_units(self) -> int:
+        return self.sign.numel()
+
+    @property
+    def w_rec(self) -> torch.Tensor:
+        """Recurrent weights with Dale's law applied, ``[post, pre]``."""
+        return dale(self.w_raw, self.sign)
+
+    @property
+    def initial_state(self) -> torch.Tensor:
+        return self.h0 if self.h0 is not None else self.h0_fixed
+
+    @staticmethod
+    def default_labels(n_units: int, e_fraction: float = 0.8) -> np.ndarray:
+        """The first ``round(e_fraction * n)`` units E (0), the rest I (1)."""
+        n_e = int(round(e_fraction * n_units))
+        return np.r_[np.zeros(n_e, np.int64), np.ones(n_units - n_e, np.int64)]
+
+    def embed_inputs(self, u: torch.Tensor, need_weights: bool = False):
+        """``e(u)``: ``[trials, time, embed_dim]`` (and attention weights, or None)."""
+        if isinstance(self.embed, AttentionEmbedding):
+            return self.embed(u, need_weights)
+        return self.embed(u), None
+
+    def forward(self, u: torch.Tensor, *, generator: torch.Generator | None = None,
+                noise: bool = True, need_weights: bool = False):
+        """Simulate every trial: rates ``[trials, time, units]`` (attention weights too if asked).
+
+        The noise is drawn from ``generator`` (torch's global RNG when None);
+        ``noise=False`` runs the deterministic dynamics.
+        """
+        p = self.params
+        batch, time, _ = u.shape
+        embedded, weights = self.embed_inputs(u, need_weights)
+        drive = (embedded @ self.w_in.t() + self.bias).transpose(0, 1)  # [T, B, N]
+        if noise and p.noise_std > 0:
+            xi = torch.randn(time, batch, self.n_units, generator=generator,
+                             device=u.device, dtype=u.dtype)
+            eta = xi * (np.sqrt(2.0 * p.alpha) * p.noise_std)
+        else:
+            eta = torch.zeros(time, batch, self.n_units, device=u.device, dtype=u.dtype)
+        w_rec = self.w_rec
+        x = self.initial_state.expand(batch, -1)
+        rates = []
+        # unbind, not drive[t]: indexing one step at a time would make autograd fill a
+        # full-size zero gradient per step
+        for drive_t, eta_t in zip(drive.unbind(0), eta.unbind(0)):
+            r, x = step(x, drive_t, w_rec, p.alpha, eta_t)
+            rates.append(r)
+        rates = torch.stack(rates, dim=1)
+        return (rates, weights) if need_weights else rates
+
+    def readout(self, rates: torch.Tensor) -> torch.Tensor:
+        """``W_out`` applied to the excitatory rates: ``[..., n_outputs]``."""
+        return rates[..., self.e_mask] @ self.w_out.t()
+
+    def extra_repr(self) -> str:
+        p = self.params
+        n_i = int((self.sign < 0).sum())
+        return (f"units={self.n_units} (E {self.n_units - n_i}, I {n_i}), tau={p.tau_ms} ms, "
+                f"dt={p.dt_ms} ms, sigma={p.noise_std}, embedding={p.embedding}")
