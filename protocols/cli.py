@@ -72,6 +72,7 @@ PROTOCOLS = {
     "chaos": "protocols.chaos",
     "heterogeneity_grid": "protocols.heterogeneity_grid",
     "plasticity": "protocols.plasticity",
+    "ei_rnn": "protocols.ei_rnn",
 }
 BACKENDS = ("runtime", "cpp", "cuda")
 EXIT_USAGE = 2         # bad input: config, arguments, files

@@ -1,0 +1,582 @@
+"""E-I rate RNN fitted to recorded trial-structured activity (torch, gradient descent).
+
+Reads a MATLAB recording (``rates`` or ``spikes`` [trials, time, neurons],
+``inputs``, ``conditions``, optional ``ei_labels``, ``dt``; see
+:mod:`training.data`), splits the trials by condition into training and
+validation sets, and trains an excitatory-inhibitory rate RNN with exact
+Dale's law (:mod:`training.ei_rnn`) to reproduce the per-neuron PSTHs
+(``L_neuron``) and the distribution of single trials (``L_trial``, trial
+matching) with the shared trainer (:mod:`training.trainer`).  Then it exports
+the best model's weights, validation outputs, per-neuron metrics, PCA of the
+population activity, figures, ``training_report.md`` and ``results.h5``::
+
+    snnsuite run configs/ei_rnn.yaml --set data.path=recording.mat --out results/ei_rnn
+    snnsuite run configs/ei_rnn_quick.yaml            # synthetic data from a known teacher
+    snnsuite run configs/ei_rnn.yaml --out results/ei_rnn --resume   # after Ctrl+C or a kill
+    python -m protocols.ei_rnn configs/ei_rnn_quick.yaml
+
+``data.path: synthetic`` writes a recording from a ground-truth E-I RNN
+(:func:`training.data.make_synthetic`) into the output folder first.
+``--jobs N`` sets torch's CPU threads.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from analysis import population
+from analysis.reports import write_report
+from analysis.results import ResultWriter, load
+from protocols.config import ConfigError, Field, UsageError
+
+NAME = "ei_rnn"
+
+SCHEMA = {
+    "data": {
+        "path": Field("str", "synthetic", doc="MATLAB file (v5 or v7.3), or 'synthetic' for "
+                      "data from a known teacher RNN written into the output folder"),
+        "val_fraction": Field("float", 0.2, low=0, high=1, low_open=True, high_open=True,
+                              doc="fraction of each condition's trials held out for validation"),
+        "smoothing": Field("quantity", "25 ms", unit="time", low=0,
+                           doc="Gaussian smoothing (sigma) of PSTHs and trial signals"),
+        "fano_window": Field("quantity", "100 ms", unit="time", low=0, low_open=True,
+                             doc="counting window of the Fano factors"),
+    },
+    "synthetic": {
+        "n_neurons": Field("int", 100, low=2, doc="neurons of the teacher (data.path: synthetic)"),
+        "n_inputs": Field("int", 4, low=1, doc="input channels"),
+        "n_conditions": Field("int", 4, low=1, doc="task conditions"),
+        "trials_per_condition": Field("int", 100, low=2, doc="trials of each condition"),
+        "n_steps": Field("int", 80, low=2, doc="time bins per trial"),
+        "variable": Field("str", "spikes", choices=("spikes", "rates"),
+                          doc="write Poisson spike counts or rates estimated from them"),
+        "format": Field("str", "v5", choices=("v5", "v7.3"), doc="MATLAB file format"),
+        "seed": Field("int", 0, low=0, doc="seed of the teacher and its data"),
+    },
+    "model": {
+        "tau": Field("quantity", "50 ms", unit="time", low=0, low_open=True,
+                     doc="time constant (alpha = dt/tau; dt is the recording's bin)"),
+        "noise_std": Field("float", 0.1, low=0, doc="sigma of the private noise (rate units)"),
+        "embedding": Field("str", "attention", choices=("linear", "attention"),
+                           doc="input embedding e(u)"),
+        "embed_dim": Field("int", 56, low=1, doc="width of e(u)"),
+        "n_heads": Field("int", 4, low=1, doc="attention heads (embed_dim divisible by it)"),
+        "learn_h0": Field("bool", True, doc="learn the initial state"),
+        "h0_init": Field("float", 0.1, doc="initial state of every unit"),
+        "spectral_radius": Field("float", 0.9, low=0, low_open=True,
+                                 doc="of W_rec at initialisation"),
+        "e_fraction": Field("float", 0.8, low=0, high=1, low_open=True, high_open=True,
+                            doc="E fraction when the data has no ei_labels"),
+    },
+    "loss": {
+        "trial_scale": Field("float", 0.5, low=0, doc="scale of L_trial"),
+        "weight_reg": Field("float", 1e-4, low=0, doc="lambda of the squared weights"),
+        "rate_reg": Field("float", 0.1, low=0, doc="lambda of the rate-scale term"),
+        "variance_reg": Field("float", 0.05, low=0, doc="lambda of the variance term"),
+        "balance": Field("bool", True, doc="gradient balancing of L_neuron and L_trial"),
+        "balance_momentum": Field("float", 0.9, low=0, high=1, high_open=True,
+                                  doc="momentum of the running gradient norms"),
+    },
+    "trainer": {
+        "max_epochs": Field("int", 2000, low=1, doc="epochs at most"),
+        "lr": Field("float", 1e-3, low=0, low_open=True, doc="Adam learning rate"),
+        "lr_factor": Field("float", 0.5, low=0, high=1, low_open=True, high_open=True,
+                           doc="ReduceLROnPlateau factor"),
+        "lr_patience": Field("int", 50, low=0, doc="epochs without improvement before the lr drops"),
+        "min_lr": Field("float", 1e-5, low=0, doc="lower bound of the learning rate"),
+        "clip_norm": Field("float", 1.0, low=0, doc="gradient-norm clipping (0: off)"),
+        "early_stopping": Field("int", 300, low=0,
+                                doc="epochs without improvement before stopping (0: off)"),
+        "checkpoint_every": Field("int", 100, low=0, doc="epochs between checkpoints (0: off)"),
+        "log_every": Field("int", 10, low=0, doc="epochs between console lines (0: off)"),
+        "report_every": Field("int", 100, low=0,
+                              doc="epochs between detailed reports (0: off)"),
+        "batch_size": Field("int", 0, low=0, doc="trials per step (0: all training trials)"),
+        "monitor": Field("str", "val_loss", choices=("val_loss", "val_correlation"),
+                         doc="metric that picks the best model (val_loss: lower is better)"),
+        "device": Field("str", "auto", choices=("auto", "cpu", "cuda"),
+                        doc="auto: CUDA when torch sees a GPU"),
+        "wandb": Field("str", "off", choices=("off", "offline", "online"),
+                       doc="log to Weights & Biases (needs the wandb package)"),
+    },
+    "seed": {"session": Field("int", 42, low=0, doc="seeds the split, the weights, the noise")},
+}
+
+#: Keys that may change between a run and its --resume (everything else must match).
+RESUMABLE = ("trainer.max_epochs", "trainer.early_stopping", "trainer.log_every",
+             "trainer.report_every", "trainer.checkpoint_every", "trainer.device",
+             "trainer.wandb")
+
+#: Exported arrays: name in results.h5 -> file in the output folder.
+FILES = {
+    "W_rec": "weights/W_rec.npy", "W_in": "weights/W_in.npy", "W_out": "weights/W_out.npy",
+    "h0": "weights/h0.npy", "input_embed_linear": "weights/input_embed_linear.npy",
+    "E_mask": "weights/E_mask.npy", "I_mask": "weights/I_mask.npy",
+    "val_model_rates": "outputs/val_model_rates.npy",
+    "val_target_rates": "outputs/val_target_rates.npy",
+    "val_model_psth": "outputs/val_model_psth.npy",
+    "val_target_psth": "outputs/val_target_psth.npy",
+    "val_trial_conditions": "outputs/val_trial_conditions.npy",
+    "neuron_correlation": "metrics/neuron_correlation.npy",
+    "mean_rate_model": "metrics/mean_rate_model.npy",
+    "mean_rate_target": "metrics/mean_rate_target.npy",
+    "temporal_variance_model": "metrics/temporal_variance_model.npy",
+    "temporal_variance_target": "metrics/temporal_variance_target.npy",
+    "fano_model": "metrics/fano_model.npy", "fano_target": "metrics/fano_target.npy",
+    "neuron_ei_labels": "metrics/neuron_ei_labels.npy",
+    "pca_real": "population/pca_real.npy", "pca_model": "population/pca_model.npy",
+    "pca_components": "population/pca_components.npy",
+    "pca_explained_variance": "population/pca_explained_variance.npy",
+}
+ATTENTION_FILE = "weights/attention_weights.npz"
+LOG_KEYS = ("epoch", "train_loss", "val_loss", "val_correlation", "learning_rate",
+            "epoch_time", "L_neuron", "L_trial", "L_reg")
+N_PCS = 10
+
+
+def validate(config) -> None:
+    """Checks across keys, before any data is read."""
+    m = config.model
+    if m.embedding == "attention" and m.embed_dim % m.n_heads:
+        raise ConfigError(config.source, "model.n_heads",
+                          f"got {m.n_heads}; model.embed_dim ({m.embed_dim}) must be divisible "
+                          "by it, e.g. embed_dim 56 with 4 or 8 heads")
+
+
+def versions() -> dict:
+    from protocols import chaos
+
+    return chaos.versions()
+
+
+# ----------------------------------------------------------------------------- data
+def _recording(config, out_dir: Path):
+    """The recording named by ``data.path`` (written first when it is ``synthetic``)."""
+    from training import data
+
+    path_text = config.data.path
+    if path_text == "synthetic":
+        s = config.synthetic
+        path = out_dir / "data" / f"synthetic_seed{s.seed}.mat"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data.make_synthetic(path, n_neurons=s.n_neurons, n_inputs=s.n_inputs,
+                                n_conditions=s.n_conditions,
+                                trials_per_condition=s.trials_per_condition,
+                                n_steps=s.n_steps, variable=s.variable, format=s.format,
+                                seed=s.seed)
+    else:
+        path = Path(path_text)
+    try:
+        return data.load_recording(path)
+    except data.DataError as exc:
+        raise UsageError(f"data.path: {exc}") from None
+
+
+def _tensors(recording, index, rate_unit_hz: float):
+    import torch
+
+    from training.objectives import Trials
+
+    counts = None if recording.counts is None else recording.counts[index]
+    return Trials(torch.as_tensor(recording.inputs[index], dtype=torch.float32),
+                  torch.as_tensor(recording.rates_hz[index] / rate_unit_hz, dtype=torch.float32),
+                  torch.as_tensor(recording.condition_index[index], dtype=torch.int64), counts)
+
+
+def _setup(config, out_dir: Path):
+    """Recording, split, model and objective: everything that training needs."""
+    from training import data
+    from training.ei_rnn import EIRNN, EIRNNParams
+    from training.losses import LossWeights
+    from training.objectives import ActivityFit
+
+    recording = _recording(config, out_dir)
+    seed = config.seed.session
+    train_idx, val_idx = data.split_trials(recording.condition_index, config.data.val_fraction,
+                                           seed)
+    dt_ms = float(recording.dt_ms)
+    tau_ms = float(config.model.tau / 1e-3)
+    if dt_ms > tau_ms:
+        raise ConfigError(config.source, "model.tau",
+                          f"got {tau_ms:g} ms, shorter than the recording's bin dt = {dt_ms:g} ms; "
+                          "alpha = dt/tau must be at most 1")
+    sigma_bins = float(config.data.smoothing / 1e-3) / dt_ms
+    fano_bins = max(1, int(round(float(config.data.fano_window / 1e-3) / dt_ms)))
+    labels = recording.ei_labels
+    if labels is None:
+        labels = EIRNN.default_labels(recording.n_neurons, config.model.e_fraction)
+    # model rate 1.0 = the largest trial-averaged rate of the training data
+    train_psth = population.psth(recording.rates_hz[train_idx],
+                                 recording.condition_index[train_idx], sigma_bins=sigma_bins)
+    rate_unit_hz = float(np.nanmax(train_psth)) or 1.0
+    m = config.model
+    params = EIRNNParams(tau_ms=tau_ms, dt_ms=dt_ms, noise_std=m.noise_std,
+                         spectral_radius=m.spectral_radius, embedding=m.embedding,
+                         embed_dim=m.embed_dim, n_heads=m.n_heads, learn_h0=m.learn_h0,
+                         h0_init=m.h0_init)
+    model = EIRNN(labels, recording.n_inputs, params, n_outputs=recording.n_conditions,
+                  seed=seed)
+    lw = config.loss
+    objective = ActivityFit(
+        _tensors(recording, train_idx, rate_unit_hz), _tensors(recording, val_idx, rate_unit_hz),
+        labels == 0, recording.n_conditions, sigma_bins=sigma_bins,
+        weights=LossWeights(lw.trial_scale, lw.weight_reg, lw.rate_reg, lw.variance_reg),
+        balance=lw.balance, balance_momentum=lw.balance_momentum,
+        batch_size=config.trainer.batch_size, counts_per_rate=rate_unit_hz * dt_ms / 1000.0,
+        fano_window=fano_bins, eval_seed=seed)
+    info = {"data_file": str(recording.source), "data_variable": recording.variable,
+            "dt_ms": dt_ms, "rate_unit_hz": rate_unit_hz, "sigma_bins": sigma_bins,
+            "fano_window_bins": fano_bins, "n_trials_train": int(len(train_idx)),
+            "n_trials_val": int(len(val_idx)), "n_neurons": int(recording.n_neurons),
+            "n_inputs": int(recording.n_inputs), "n_conditions": int(recording.n_conditions),
+            "condition_labels": [int(c) for c in recording.condition_labels],
+            "ei_labels_from_data": recording.ei_labels is not None}
+    return recording, train_idx, val_idx, model, objective, info
+
+
+def _trainer_config(config):
+    from training.trainer import TrainerConfig
+
+    t = config.trainer
+    return TrainerConfig(max_epochs=t.max_epochs, lr=t.lr, lr_factor=t.lr_factor,
+                         lr_patience=t.lr_patience, min_lr=t.min_lr, clip_norm=t.clip_norm,
+                         early_stopping=t.early_stopping, checkpoint_every=t.checkpoint_every,
+                         log_every=t.log_every, report_every=t.report_every, monitor=t.monitor,
+                         mode="min" if t.monitor == "val_loss" else "max",
+                         seed=config.seed.session, device=t.device, wandb=t.wandb)
+
+
+# ----------------------------------------------------------------------------- run
+def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: bool = False) -> Path:
+    """Train (or resume), export every file, and write ``out_dir/results.h5``."""
+    import torch
+
+    from training.trainer import Trainer, TrainingError, load_checkpoint
+
+    if backend != "runtime":
+        raise UsageError(f"--backend {backend}: ei_rnn trains in torch (CPU, or CUDA when "
+                         "present: trainer.device); the Brian2 back-ends do not apply")
+    if jobs is not None:
+        torch.set_num_threads(jobs)
+    out_dir = Path(out_dir)
+    if not resume and (out_dir / "checkpoints" / "latest.pt").exists():
+        raise UsageError(f"{out_dir}: already holds a training run (checkpoints/latest.pt); "
+                         "pass --resume to continue it, or choose another --out")
+    # 1. data, split, model, objective
+    recording, train_idx, val_idx, model, objective, info = _setup(config, out_dir)
+    print(f"data: {info['data_file']} ({recording.variable}), {recording.n_trials} trials "
+          f"({info['n_trials_train']} train, {info['n_trials_val']} val), "
+          f"{recording.n_steps} bins of {info['dt_ms']:g} ms, {recording.n_neurons} neurons, "
+          f"{recording.n_conditions} conditions; model rate 1 = {info['rate_unit_hz']:.1f} Hz",
+          flush=True)
+    run_config = config.to_dict()
+    # 2. train
+    trainer = Trainer(model, objective, _trainer_config(config), out_dir, run_config=run_config,
+                      resumable=RESUMABLE)
+    started = time.perf_counter()
+    try:
+        result = trainer.fit(resume=resume)
+    except TrainingError as exc:
+        raise UsageError(str(exc)) from None
+    elapsed = time.perf_counter() - started
+    if result.reason == "interrupted":
+        raise KeyboardInterrupt
+    # 3. export the best model
+    best = load_checkpoint(out_dir / "model_best.pt", trainer.device)
+    model.load_state_dict(best["model"])
+    arrays, summary = export(model, objective, recording, train_idx, val_idx, info)
+    summary.update(epochs=result.epochs, best_epoch=result.best_epoch,
+                   best_metric=float(result.best_metric), monitor=config.trainer.monitor,
+                   stop_reason=result.reason, stop_message=result.message,
+                   train_time_s=elapsed, device=str(trainer.device))
+    _write_files(out_dir, arrays, model, run_config, info, summary)
+    log = {key: np.array([e.get(key, np.nan) for e in result.log], dtype=float)
+           for key in LOG_KEYS}
+    path = _write_results(out_dir, config, arrays, summary, log, model)
+    _print_summary(summary, out_dir)
+    return path
+
+
+def export(model, objective, recording, train_idx, val_idx, info) -> tuple[dict, dict]:
+    """The arrays and scalar metrics of a trained model on the validation trials (in Hz)."""
+    import torch
+
+    unit, dt_s = info["rate_unit_hz"], info["dt_ms"] / 1000.0
+    sigma = info["sigma_bins"]
+    model.eval()
+    with torch.no_grad():
+        val_rates = objective._simulate_val(model)
+        _, attention = model.embed_inputs(objective.val.inputs, need_weights=True)
+        train_rates = model(objective.train.inputs, generator=torch.Generator(
+            device=objective.device).manual_seed(objective.eval_seed + 1))
+    model_hz = val_rates.cpu().double().numpy() * unit
+    target_hz = recording.rates_hz[val_idx]
+    cond_index = recording.condition_index[val_idx]
+    model_psth = population.psth(model_hz, cond_index, sigma_bins=sigma,
+                                 labels=np.arange(recording.n_conditions))
+    target_psth = population.psth(target_hz, cond_index, sigma_bins=sigma,
+                                  labels=np.arange(recording.n_conditions))
+    r = population.neuron_correlations(model_psth, target_psth)
+    e_mask = model.e_mask.cpu().numpy()
+    fano_model = population.count_fano_factors(objective.model_counts(val_rates, 7), cond_index,
+                                               info["fano_window_bins"])
+    fano_target = population.count_fano_factors(objective.recorded_counts(objective.val),
+                                                cond_index, info["fano_window_bins"])
+    n_pcs = min(N_PCS, recording.n_neurons, target_psth.shape[0] * target_psth.shape[1])
+    flat = target_psth.reshape(-1, target_psth.shape[-1])
+    components, explained, mean = population.pca(flat, n_pcs)
+    project = (lambda p: ((p.reshape(-1, p.shape[-1]) - mean) @ components.T)
+               .reshape(p.shape[0], p.shape[1], n_pcs))
+    # readout: ridge regression of the condition (one-hot) on time-averaged E rates
+    w_out, decoding = _fit_readout(model, train_rates, objective.train.conditions, val_rates,
+                                   objective.val.conditions, recording.n_conditions)
+    with torch.no_grad():
+        model.w_out.copy_(torch.as_tensor(w_out, dtype=model.w_out.dtype))
+    embed = model.embed
+    input_embed = (embed.weight if hasattr(embed, "weight") else embed.channel).detach().cpu()
+    arrays = {
+        "W_rec": model.w_rec.detach().cpu().numpy(),
+        "W_in": model.w_in.detach().cpu().numpy(),
+        "W_out": w_out, "h0": model.initial_state.detach().cpu().numpy(),
+        "input_embed_linear": input_embed.numpy(), "E_mask": e_mask, "I_mask": ~e_mask,
+        "val_model_rates": model_hz, "val_target_rates": target_hz,
+        "val_model_psth": model_psth, "val_target_psth": target_psth,
+        "val_trial_conditions": recording.conditions[val_idx],
+        "neuron_correlation": r,
+        "mean_rate_model": model_hz.mean(axis=(0, 1)), "mean_rate_target": target_hz.mean(axis=(0, 1)),
+        "temporal_variance_model": model_psth.var(axis=1).mean(axis=0),
+        "temporal_variance_target": target_psth.var(axis=1).mean(axis=0),
+        "fano_model": fano_model, "fano_target": fano_target,
+        "neuron_ei_labels": (~e_mask).astype(np.int64),
+        "pca_real": project(target_psth), "pca_model": project(model_psth),
+        "pca_components": components, "pca_explained_variance": explained,
+    }
+    if attention is not None:  # mean attention of each condition: [C, heads, n_in, n_in]
+        a = attention.cpu().double().numpy()
+        arrays["attention_mean"] = np.stack([a[cond_index == c].mean(axis=(0, 1))
+                                             for c in range(recording.n_conditions)])
+        arrays.update({f"attention_{k}": v for k, v in model.embed.qkv().items()})
+    summary = {"val_correlation": _nanmean(r), "val_correlation_E": _nanmean(r[e_mask]),
+               "val_correlation_I": _nanmean(r[~e_mask]),
+               "val_correlation_median": float(np.nanmedian(r)),
+               "neurons_above_0.9": int(np.sum(r > 0.9)),
+               "fano_model": _nanmean(fano_model), "fano_target": _nanmean(fano_target),
+               "mean_rate_model_hz": float(model_hz.mean()),
+               "mean_rate_target_hz": float(target_hz.mean()),
+               "decoding_accuracy": decoding,
+               "pca_variance_real_top3": float(explained[:3].sum()),
+               "spectral_radius": _spectral_radius(arrays["W_rec"]),
+               "condition_labels_json": json.dumps(info["condition_labels"]),
+               **{k: v for k, v in info.items() if not isinstance(v, list)}}
+    return arrays, summary
+
+
+def _fit_readout(model, train_rates, train_conditions, val_rates, val_conditions,
+                 n_conditions: int, ridge: float = 1e-2):
+    """``W_out [C, n_E]`` decoding the condition from E rates; and its validation accuracy."""
+    e = model.e_mask
+
+    def features(rates):
+        return rates[..., e].mean(dim=1).cpu().double().numpy()   # [trials, n_E]
+    x = features(train_rates)
+    y = np.eye(n_conditions)[train_conditions.cpu().numpy()]
+    w = np.linalg.solve(x.T @ x + ridge * len(x) * np.eye(x.shape[1]), x.T @ y).T
+    predicted = (features(val_rates) @ w.T).argmax(axis=1)
+    return w, float(np.mean(predicted == val_conditions.cpu().numpy()))
+
+
+def _spectral_radius(w) -> float:
+    return float(np.abs(np.linalg.eigvals(np.asarray(w, float))).max())
+
+
+def _nanmean(x) -> float:
+    x = np.asarray(x, dtype=float)
+    return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
+
+
+def _write_files(out_dir: Path, arrays: dict, model, run_config: dict, info: dict,
+                 summary: dict) -> None:
+    for name, relative in FILES.items():
+        path = out_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, arrays[name])
+    if "attention_Q" in arrays:
+        np.savez(out_dir / ATTENTION_FILE,
+                 **{k: arrays[f"attention_{k}"] for k in ("Q", "K", "V")},
+                 mean_per_condition=arrays["attention_mean"])
+    (out_dir / "config.json").write_text(json.dumps(
+        {"config": run_config, "data": info, "summary": summary}, indent=2, default=str),
+        encoding="utf-8")
+
+
+def _write_results(out_dir: Path, config, arrays: dict, summary: dict, log: dict, model) -> Path:
+    """``results.h5``: one point ``model`` with every array, the log and the metrics."""
+    for stale in (out_dir / "results.h5", out_dir / "points"):  # derived from the checkpoints
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        elif stale.exists():
+            os.remove(stale)
+    writer = ResultWriter(out_dir, NAME, config.to_yaml(), config.seed.session, versions())
+    datasets = {**arrays, **{f"log_{k}": v for k, v in log.items()}}
+    attrs = {k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))}
+    writer.write_point("model", attrs, datasets)
+    path = writer.finalize()
+    writer.discard_shards()
+    return path
+
+
+def _print_summary(summary: dict, out_dir: Path) -> None:
+    line = "=" * 60
+    print(f"{line}\nTRAINING COMPLETE ({summary['stop_reason']}: {summary['stop_message']})\n"
+          f"  epochs {summary['epochs']}, best epoch {summary['best_epoch']} "
+          f"({summary['monitor']} {summary['best_metric']:.4g}), "
+          f"{summary['train_time_s']:.1f} s on {summary['device']}\n"
+          f"  validation PSTH correlation: mean {summary['val_correlation']:.3f} "
+          f"(E {summary['val_correlation_E']:.3f}, I {summary['val_correlation_I']:.3f}), "
+          f"{summary['neurons_above_0.9']} neurons above 0.9\n"
+          f"  mean rate model {summary['mean_rate_model_hz']:.2f} Hz vs recorded "
+          f"{summary['mean_rate_target_hz']:.2f} Hz; Fano model {summary['fano_model']:.2f} vs "
+          f"recorded {summary['fano_target']:.2f}\n"
+          f"  condition decoding from E units (W_out): {summary['decoding_accuracy']:.0%}\n"
+          f"  outputs in {out_dir}\n{line}", flush=True)
+
+
+# ----------------------------------------------------------------------------- report
+def report(results_path: Path, out_dir: Path | None = None) -> Path:
+    """Figures and ``training_report.md`` from ``results.h5`` alone."""
+    from analysis import fit_plots
+
+    result = load(results_path)
+    point = result.point
+    d, s = point.data, point.attrs
+    out_dir = Path(out_dir) if out_dir is not None else Path(results_path).parent
+    figures = out_dir / "figures"
+    e = d["E_mask"].astype(bool)
+    labels = json.loads(s["condition_labels_json"]) if "condition_labels_json" in s else \
+        list(range(1, d["val_model_psth"].shape[0] + 1))
+    log = {k: d[f"log_{k}"] for k in LOG_KEYS}
+    made = [
+        fit_plots.training_curves(log, figures / "training_curves.png",
+                                  best_epoch=s.get("best_epoch")),
+        fit_plots.correlation_summary(d["neuron_correlation"], e, d["mean_rate_model"],
+                                      d["mean_rate_target"], figures / "neuron_correlations.png"),
+        fit_plots.best_worst_psth(d["val_model_psth"], d["val_target_psth"],
+                                  d["neuron_correlation"], s["dt_ms"], labels,
+                                  figures / "psth_best_worst.png"),
+        fit_plots.weight_matrices(d["W_rec"], d["W_in"], d["W_out"], e,
+                                  figures / "weights.png"),
+        fit_plots.h0_distribution(d["h0"], e, figures / "h0.png"),
+    ]
+    if "attention_mean" in d:
+        made.append(fit_plots.attention_patterns(d["attention_mean"], labels,
+                                                 figures / "attention.png"))
+    made += [
+        fit_plots.pca_trajectories(d["pca_real"], d["pca_model"], d["pca_explained_variance"],
+                                   s["dt_ms"], labels, figures / "pca_trajectories.png"),
+        fit_plots.pca_state_space(d["pca_real"], d["pca_model"], d["pca_explained_variance"],
+                                  labels, figures / "pca_state_space.png"),
+        fit_plots.fano_comparison(d["fano_model"], d["fano_target"], e, figures / "fano.png"),
+    ]
+    path = write_report(out_dir, _report_lines(result, out_dir), made, result.versions,
+                        footer=_loading_code(out_dir))
+    final = out_dir / "training_report.md"
+    os.replace(path, final)
+    return final
+
+
+def _report_lines(result, out_dir: Path) -> list[str]:
+    s = result.point.attrs
+    import yaml
+
+    config = yaml.safe_load(result.config) or {}
+    lines = ["# E-I RNN fitted to recorded activity", "",
+             f"Result file `results.h5`; seed {result.seed}; created {result.created}.", "",
+             "## Summary", "",
+             f"- data: `{s['data_file']}` ({s['data_variable']}), {s['n_neurons']} neurons, "
+             f"{s['n_conditions']} conditions, {s['n_trials_train']} training and "
+             f"{s['n_trials_val']} validation trials, bins of {s['dt_ms']:g} ms",
+             f"- training: {s['epochs']} epochs ({s['stop_reason']}: {s['stop_message']}), "
+             f"best epoch {s['best_epoch']} by {s['monitor']} ({s['best_metric']:.4g}), "
+             f"{s['train_time_s']:.1f} s on {s['device']}", "",
+             "## Final metrics (best model, validation trials)", "",
+             "| metric | value |", "|---|---|",
+             f"| PSTH correlation, mean over neurons | {s['val_correlation']:.3f} |",
+             f"| PSTH correlation, E / I | {s['val_correlation_E']:.3f} / "
+             f"{s['val_correlation_I']:.3f} |",
+             f"| PSTH correlation, median | {s['val_correlation_median']:.3f} |",
+             f"| neurons with r > 0.9 | {s['neurons_above_0.9']} of {s['n_neurons']} |",
+             f"| mean rate, model / recorded | {s['mean_rate_model_hz']:.2f} / "
+             f"{s['mean_rate_target_hz']:.2f} Hz |",
+             f"| Fano factor, model / recorded | {s['fano_model']:.2f} / {s['fano_target']:.2f} |",
+             f"| condition decoding from E units (W_out) | {s['decoding_accuracy']:.0%} |",
+             f"| spectral radius of W_rec | {s['spectral_radius']:.3f} |",
+             f"| variance in the first 3 PCs (recorded) | {s['pca_variance_real_top3']:.0%} |",
+             "", "## Configuration", "", "| key | value |", "|---|---|"]
+    for section, values in config.items():
+        if isinstance(values, dict):
+            lines += [f"| `{section}.{k}` | `{v}` |" for k, v in values.items()]
+        else:
+            lines.append(f"| `{section}` | `{values}` |")
+    files = ["model_best.pt", "model_final.pt", "checkpoints/", "training_log.json",
+             "config.json", "results.h5", *FILES.values()]
+    if (out_dir / ATTENTION_FILE).exists():
+        files.append(ATTENTION_FILE)
+    lines += ["", "## Saved files", ""] + [f"- `{f}`" for f in files]
+    return lines
+
+
+def _loading_code(out_dir: Path) -> list[str]:
+    return ["", "## Loading the results", "", "```python", "import numpy as np, torch",
+            "from analysis.results import load",
+            f"out = {str(out_dir)!r}",
+            "r = load(f\"{out}/results.h5\").point        # every array and metric",
+            "W_rec = np.load(f\"{out}/weights/W_rec.npy\")   # [post, pre], Dale's law applied",
+            "psth = np.load(f\"{out}/outputs/val_model_psth.npy\")   # [conditions, time, neurons], Hz",
+            "from protocols.ei_rnn import load_model",
+            "model, rate_unit_hz = load_model(out)         # the best EIRNN, ready to simulate",
+            "with torch.no_grad():",
+            "    rates_hz = model(torch.zeros(1, 80, model.n_inputs)) * rate_unit_hz   # [1, 80, N]",
+            "```"]
+
+
+def load_model(out_dir, which: str = "best"):
+    """``(model, rate_unit_hz)``: the trained EIRNN of an output folder (``best`` or ``final``).
+
+    ``model(inputs)`` gives rates in model units; multiply by ``rate_unit_hz`` for Hz.
+    """
+    import torch
+
+    from protocols.config import parse_quantity
+    from training.ei_rnn import EIRNN, EIRNNParams
+    from training.trainer import load_checkpoint
+
+    out_dir = Path(out_dir)
+    saved = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
+    m, info = saved["config"]["model"], saved["data"]
+    labels = (~np.load(out_dir / FILES["E_mask"])).astype(np.int64)
+    params = EIRNNParams(tau_ms=float(parse_quantity(m["tau"], "time")) * 1000.0,
+                         dt_ms=info["dt_ms"], noise_std=m["noise_std"],
+                         spectral_radius=m["spectral_radius"], embedding=m["embedding"],
+                         embed_dim=m["embed_dim"], n_heads=m["n_heads"],
+                         learn_h0=m["learn_h0"], h0_init=m["h0_init"])
+    model = EIRNN(labels, info["n_inputs"], params, n_outputs=info["n_conditions"])
+    model.load_state_dict(load_checkpoint(out_dir / f"model_{which}.pt")["model"])
+    with torch.no_grad():
+        model.w_out.copy_(torch.as_tensor(np.load(out_dir / FILES["W_out"])))
+    return model.eval(), float(info["rate_unit_hz"])
+
+
+def main(argv=None) -> int:
+    from protocols.cli import protocol_main
+
+    return protocol_main(NAME, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

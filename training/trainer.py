@@ -1,0 +1,426 @@
+"""The shared training loop of every torch model in the suite.
+
+What it does, written once:
+
+- Adam (``lr``), ``ReduceLROnPlateau`` on the monitored metric (factor 0.5,
+  patience 50, min 1e-5), gradient-norm clipping (1.0), early stopping
+  (patience 300 epochs without improvement);
+- checkpoints ``model_best.pt`` (each new best), ``model_final.pt`` (the
+  end), ``checkpoints/model_epoch{N}.pt`` (every ``checkpoint_every`` epochs)
+  and ``checkpoints/latest.pt`` (the state to resume from), each holding the
+  model, optimizer, scheduler, objective state (e.g. running gradient
+  norms), epoch, best metric, the torch/numpy/python RNG states, the run's
+  config and the log so far; all load with ``torch.load(..., weights_only=True)``;
+- exact resume: ``fit(resume=True)`` continues from ``latest.pt`` so that
+  N epochs straight and k + resume (N - k) give bit-identical losses on CPU;
+- Ctrl+C (SIGINT) finishes the current epoch, saves ``latest.pt`` and
+  returns (a second Ctrl+C stops at once); a NaN or Inf loss stops with a
+  message naming the epoch, keeping the best checkpoint;
+- CUDA when present (``device="auto"``), a tqdm bar, a line every
+  ``log_every`` epochs, a detailed block every ``report_every``, a JSON log
+  of every epoch (``training_log.json``), and optional wandb logging.
+
+The model-specific work lives in an *objective* object::
+
+    objective.to(device)                        # move its data
+    objective.train_epoch(model, step) -> dict   # compute gradients, call step(loss) per batch;
+                                                 # returns {"train_loss": ..., other terms}
+    objective.evaluate(model) -> dict            # {"val_loss": ..., "val_correlation": ...}
+    objective.details(model) -> dict             # JSON-able, every report_every epochs
+    objective.format_details(details) -> [str]   # the lines of the detailed block
+    objective.state_dict() / load_state_dict()   # anything that must survive a resume
+
+``step(loss)`` checks the loss is finite, clips the gradients, steps the
+optimizer and zeroes the gradients.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+__all__ = ["TrainerConfig", "Trainer", "FitResult", "TrainingError", "load_checkpoint",
+           "seed_everything", "pick_device"]
+
+CHECKPOINT_VERSION = 1
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot start or continue (bad resume, missing optional package)."""
+
+
+class TrainerConfig(NamedTuple):
+    """The loop's settings; defaults as in the suite's configs."""
+
+    max_epochs: int = 2000
+    lr: float = 1e-3
+    lr_factor: float = 0.5          # ReduceLROnPlateau factor
+    lr_patience: int = 50           # epochs without improvement before the lr drops
+    min_lr: float = 1e-5
+    clip_norm: float = 1.0          # gradient-norm clipping (0: off)
+    early_stopping: int = 300       # epochs without improvement before stopping (0: off)
+    checkpoint_every: int = 100
+    log_every: int = 10
+    report_every: int = 100
+    monitor: str = "val_loss"       # key of objective.evaluate() that decides "best"
+    mode: str = "min"               # "min" or "max"
+    seed: int = 42
+    device: str = "auto"            # "auto" (CUDA when present), "cpu", "cuda"
+    wandb: str = "off"              # "off", "offline", "online"
+    progress: bool = True           # tqdm bar (shown on terminals only)
+
+
+class FitResult(NamedTuple):
+    epochs: int                # last completed epoch
+    best_epoch: int
+    best_metric: float
+    reason: str                # "completed", "early_stopping", "interrupted", "diverged"
+    message: str
+    log: list
+
+
+# ----------------------------------------------------------------------------- helpers
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA) from one integer."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("device 'cuda' asked for, but torch sees no CUDA device; "
+                            "use device: auto or cpu")
+    if name not in ("cpu", "cuda"):
+        raise TrainingError(f"device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+def _rng_states() -> dict:
+    """Every RNG's state in types ``torch.load(weights_only=True)`` accepts."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    version, python_state, gauss = random.getstate()
+    states = {"torch": torch.random.get_rng_state(),
+              "numpy": {"kind": kind, "keys": torch.as_tensor(keys.astype(np.int64)),
+                        "pos": int(position), "has_gauss": int(has_gauss),
+                        "cached_gaussian": float(cached)},
+              "python": {"version": version, "state": list(python_state), "gauss": gauss}}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict) -> None:
+    torch.random.set_rng_state(states["torch"])
+    n = states["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["cached_gaussian"]))
+    p = states["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _save(obj, path: Path) -> None:
+    """``torch.save`` into a temporary file, then rename: a kill never leaves half a checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _write_json(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, allow_nan=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """A checkpoint as a dict (``weights_only=True``); a clear error if missing or damaged."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged files
+        raise TrainingError(f"{path}: not a readable checkpoint (damaged or another "
+                            f"format): {exc}") from None
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+        raise TrainingError(f"{path}: not a checkpoint of this suite (version "
+                            f"{state.get('version') if isinstance(state, dict) else None!r})")
+    return state
+
+
+def _fmt(value) -> str:
+    return "nan" if value is None or not math.isfinite(value) else f"{value:.4g}"
+
+
+# ----------------------------------------------------------------------------- trainer
+class Trainer:
+    """Train ``model`` on ``objective`` into ``out_dir`` (see the module docstring).
+
+    ``run_config`` (a JSON-able dict) is stored in every checkpoint; on resume
+    it must equal the checkpoint's except for keys listed in ``resumable``
+    (dotted, e.g. ``"trainer.max_epochs"``), else :class:`TrainingError` names
+    the first difference.
+    """
+
+    def __init__(self, model: torch.nn.Module, objective, config: TrainerConfig, out_dir, *,
+                 run_config: dict | None = None, resumable: tuple = (), print_fn=None):
+        if config.mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {config.mode!r}")
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.device = pick_device(config.device)
+        self.model = model.to(self.device)
+        self.objective = objective
+        objective.to(self.device)
+        self.run_config = run_config or {}
+        self.resumable = tuple(resumable)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode=config.mode, factor=config.lr_factor,
+            patience=config.lr_patience, min_lr=config.min_lr)
+        self.epoch = 0
+        self.best_metric = math.inf if config.mode == "min" else -math.inf
+        self.best_epoch = 0
+        self.log: list[dict] = []
+        self._stop_requested = False
+        self._print = print_fn or (lambda text: tqdm.write(text, file=sys.stdout))
+        self._wandb = None
+
+    # -- paths
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.out_dir / "checkpoints"
+
+    @property
+    def latest_path(self) -> Path:
+        return self.checkpoint_dir / "latest.pt"
+
+    # -- state
+    def state_dict(self) -> dict:
+        return {"version": CHECKPOINT_VERSION, "epoch": self.epoch,
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "objective": self.objective.state_dict(),
+                "best_metric": float(self.best_metric), "best_epoch": self.best_epoch,
+                "monitor": self.config.monitor, "rng": _rng_states(),
+                "config": json.dumps(self.run_config, sort_keys=True), "log": self.log}
+
+    def _restore(self, state: dict) -> None:
+        saved = json.loads(state["config"])
+        difference = _config_difference(saved, self.run_config, self.resumable)
+        if difference:
+            raise TrainingError(f"{self.latest_path}: cannot resume: {difference}; resume with "
+                                "the config saved beside it or choose another --out")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.objective.load_state_dict(state["objective"])
+        self.epoch = int(state["epoch"])
+        self.best_metric = float(state["best_metric"])
+        self.best_epoch = int(state["best_epoch"])
+        self.log = list(state["log"])[: self.epoch]   # never a duplicated epoch
+        _set_rng_states(state["rng"])
+
+    def save(self, path: Path) -> None:
+        _save(self.state_dict(), path)
+
+    # -- the loop
+    def _step(self, loss) -> None:
+        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        if not math.isfinite(value):
+            raise _NonFinite(value)
+        if self.config.clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _improved(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        return value < self.best_metric if self.config.mode == "min" else value > self.best_metric
+
+    def _on_sigint(self, signum, frame):
+        if self._stop_requested:  # second Ctrl+C: stop now
+            raise KeyboardInterrupt
+        self._stop_requested = True
+        self._print("Ctrl+C: finishing this epoch, then saving (press again to stop at once)")
+
+    def request_stop(self) -> None:
+        """Stop after the current epoch, as Ctrl+C does."""
+        self._stop_requested = True
+
+    def fit(self, resume: bool = False) -> FitResult:
+        """Train until ``max_epochs``, early stopping, Ctrl+C or a non-finite loss."""
+        cfg = self.config
+        if resume:
+            if not self.latest_path.is_file():
+                raise TrainingError(f"{self.out_dir}: nothing to resume (no "
+                                    f"{self.latest_path.relative_to(self.out_dir)}); run "
+                                    "without --resume")
+            self._restore(load_checkpoint(self.latest_path, self.device))
+            self._print(f"resuming after epoch {self.epoch} (best {cfg.monitor} "
+                        f"{_fmt(self.best_metric)} at epoch {self.best_epoch})")
+        else:
+            if self.latest_path.exists():
+                raise TrainingError(f"{self.out_dir}: already holds a training run "
+                                    f"({self.latest_path.relative_to(self.out_dir)}); pass "
+                                    "--resume to continue it, or choose another --out")
+            seed_everything(cfg.seed)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._start_wandb()
+        previous = None
+        if hasattr(signal, "SIGINT") and _main_thread():
+            previous = signal.signal(signal.SIGINT, self._on_sigint)
+        started = time.perf_counter()
+        reason, message = "completed", f"reached max_epochs = {cfg.max_epochs}"
+        bar = tqdm(total=cfg.max_epochs, initial=self.epoch, unit="epoch", desc="training",
+                   disable=None if cfg.progress else True, dynamic_ncols=True, leave=False)
+        try:
+            while self.epoch < cfg.max_epochs:
+                epoch = self.epoch + 1
+                t0 = time.perf_counter()
+                self.model.train()
+                try:
+                    losses = self.objective.train_epoch(self.model, self._step)
+                except _NonFinite as exc:
+                    reason = "diverged"
+                    message = (f"epoch {epoch}: the training loss is {exc.value} (NaN or Inf); "
+                               f"stopped. The best checkpoint (epoch {self.best_epoch}, "
+                               f"{cfg.monitor} {_fmt(self.best_metric)}) is kept in "
+                               f"{self.out_dir / 'model_best.pt'}")
+                    break
+                self.model.eval()
+                with torch.no_grad():
+                    metrics = self.objective.evaluate(self.model)
+                metric = float(metrics[cfg.monitor])
+                self.scheduler.step(metric)
+                self.epoch = epoch
+                entry = {"epoch": epoch, **{k: float(v) for k, v in losses.items()},
+                         **{k: float(v) for k, v in metrics.items()},
+                         "learning_rate": self.optimizer.param_groups[0]["lr"],
+                         "epoch_time": time.perf_counter() - t0}
+                if self._improved(metric):
+                    self.best_metric, self.best_epoch = metric, epoch
+                    self.save(self.out_dir / "model_best.pt")
+                if cfg.report_every and epoch % cfg.report_every == 0:
+                    with torch.no_grad():
+                        entry["details"] = self.objective.details(self.model)
+                self.log.append(entry)
+                self._report(entry, time.perf_counter() - started)
+                bar.update(1)
+                bar.set_postfix({k: _fmt(entry.get(k)) for k in ("train_loss", cfg.monitor)})
+                if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
+                    self.save(self.checkpoint_dir / f"model_epoch{epoch}.pt")
+                    self.save(self.latest_path)
+                    self.write_log()
+                if cfg.early_stopping and epoch - self.best_epoch >= cfg.early_stopping:
+                    reason = "early_stopping"
+                    message = (f"no improvement of {cfg.monitor} for {cfg.early_stopping} "
+                               f"epochs (best at epoch {self.best_epoch})")
+                    break
+                if self._stop_requested:
+                    reason = "interrupted"
+                    message = (f"interrupted after epoch {epoch}; saved; continue with --resume")
+                    break
+        finally:
+            bar.close()
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+            if self._wandb is not None:
+                self._wandb.finish()
+        self.save(self.latest_path)
+        if reason != "interrupted":
+            self.save(self.out_dir / "model_final.pt")
+        self.write_log()
+        if reason == "diverged":
+            self._print(f"TRAINING STOPPED: {message}")
+        return FitResult(self.epoch, self.best_epoch, self.best_metric, reason, message,
+                         list(self.log))
+
+    # -- output
+    def write_log(self) -> Path:
+        path = self.out_dir / "training_log.json"
+        _write_json({"monitor": self.config.monitor, "mode": self.config.mode,
+                     "best_epoch": self.best_epoch, "best_metric": self.best_metric,
+                     "epochs": self.log}, path)
+        return path
+
+    def _report(self, entry: dict, elapsed: float) -> None:
+        cfg = self.config
+        epoch = entry["epoch"]
+        if cfg.log_every and epoch % cfg.log_every == 0:
+            corr = entry.get("val_correlation")
+            self._print(f"Epoch {epoch} | train_loss: {entry['train_loss']:.3f} | "
+                        + (f"val_corr: {corr:.3f} | " if corr is not None else
+                           f"{cfg.monitor}: {entry[cfg.monitor]:.3f} | ")
+                        + f"lr: {entry['learning_rate']:.1e} | time: {elapsed:.1f}s")
+        if "details" in entry:
+            lines = [f"{'=' * 20} Epoch {epoch} report {'=' * 20}",
+                     f"  train_loss {_fmt(entry['train_loss'])}  {cfg.monitor} "
+                     f"{_fmt(entry[cfg.monitor])}  lr {entry['learning_rate']:.1e}  "
+                     f"elapsed {elapsed:.1f}s",
+                     f"  best {cfg.monitor} {_fmt(self.best_metric)} at epoch {self.best_epoch}"
+                     f" ({epoch - self.best_epoch} epochs ago)"]
+            lines += ["  " + line for line in self.objective.format_details(entry["details"])]
+            self._print("\n".join(lines))
+        if self._wandb is not None:
+            self._wandb.log({k: v for k, v in entry.items() if k != "details"}, step=epoch)
+
+    def _start_wandb(self) -> None:
+        if self.config.wandb == "off":
+            return
+        try:
+            import wandb
+        except ImportError:
+            raise TrainingError("trainer.wandb is set but wandb is not installed; "
+                                "pip install wandb, or set trainer.wandb: off") from None
+        self._wandb = wandb.init(project="snnsuite", dir=str(self.out_dir),
+                                 mode=self.config.wandb, config=self.run_config,
+                                 resume="allow")
+
+
+class _NonFinite(Exception):
+    def __init__(self, value):
+        self.value = value
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _config_difference(saved: dict, current: dict, resumable: tuple) -> str:
+    a, b = _flatten(saved), _flatten(current)
+    for key in sorted(set(a) | set(b)):
+        if key in resumable:
+            continue
+        if a.get(key, "<missing>") != b.get(key, "<missing>"):
+            return (f"the run was started with {key} = {a.get(key, '<missing>')!r}, this "
+                    f"config has {b.get(key, '<missing>')!r}")
+    return ""
