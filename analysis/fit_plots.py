@@ -38,7 +38,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
 from analysis.plots import _save  # noqa: E402
 
@@ -440,8 +440,10 @@ def weight_matrices(w_rec, w_in, w_out, is_excitatory, path) -> Path:
     if n_inputs:
         _diverging(ax_in, in_sorted, "W_in [unit, input]", fig,
                    (-0.5, n_inputs - 0.5, n_units - 0.5, -0.5))
-        ax_in.set_xticks(range(n_inputs), [f"u{j + 1}" for j in range(n_inputs)]
-                         if n_inputs <= 8 else None)
+        if n_inputs <= 8:
+            ax_in.set_xticks(range(n_inputs), [f"u{j + 1}" for j in range(n_inputs)])
+        else:  # an embedding: a few integer ticks, not one label per column
+            ax_in.xaxis.set_major_locator(MaxNLocator(5, integer=True))
     else:
         _no_data(ax_in, "no inputs")
     ax_in.set_xlabel("input")

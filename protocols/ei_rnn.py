@@ -17,7 +17,10 @@ population activity, figures, ``training_report.md`` and ``results.h5``::
 
 ``data.path: synthetic`` writes a recording from a ground-truth E-I RNN
 (:func:`training.data.make_synthetic`) into the output folder first.
-``--jobs N`` sets torch's CPU threads.
+``--jobs N`` sets torch's CPU threads (default ``trainer.threads: 1``: with one
+thread a resumed run is bit-identical to a straight one; torch's first
+multi-threaded call may round differently, so with more threads a resume can
+differ in the last bits).
 """
 from __future__ import annotations
 
@@ -99,6 +102,9 @@ SCHEMA = {
         "batch_size": Field("int", 0, low=0, doc="trials per step (0: all training trials)"),
         "monitor": Field("str", "val_loss", choices=("val_loss", "val_correlation"),
                          doc="metric that picks the best model (val_loss: lower is better)"),
+        "threads": Field("int", 1, low=0,
+                         doc="torch CPU threads (0: torch's default; --jobs overrides); with 1, "
+                             "a resumed run is bit-identical to a straight one"),
         "device": Field("str", "auto", choices=("auto", "cpu", "cuda"),
                         doc="auto: CUDA when torch sees a GPU"),
         "wandb": Field("str", "off", choices=("off", "offline", "online"),
@@ -110,6 +116,7 @@ SCHEMA = {
 #: Keys that may change between a run and its --resume (everything else must match).
 RESUMABLE = ("trainer.max_epochs", "trainer.early_stopping", "trainer.log_every",
              "trainer.report_every", "trainer.checkpoint_every", "trainer.device",
+             "trainer.threads",
              "trainer.wandb")
 
 #: Exported arrays: name in results.h5 -> file in the output folder.
@@ -211,10 +218,9 @@ def _setup(config, out_dir: Path):
     labels = recording.ei_labels
     if labels is None:
         labels = EIRNN.default_labels(recording.n_neurons, config.model.e_fraction)
-    # model rate 1.0 = the largest trial-averaged rate of the training data
-    train_psth = population.psth(recording.rates_hz[train_idx],
-                                 recording.condition_index[train_idx], sigma_bins=sigma_bins)
-    rate_unit_hz = float(np.nanmax(train_psth)) or 1.0
+    # model rate 0.5 = the recording's mean rate: the noise (sigma = 0.1 in model units) is then
+    # a fixed fraction of the typical rate, whatever the recording's units
+    rate_unit_hz = 2.0 * float(recording.rates_hz[train_idx].mean()) or 1.0
     m = config.model
     params = EIRNNParams(tau_ms=tau_ms, dt_ms=dt_ms, noise_std=m.noise_std,
                          spectral_radius=m.spectral_radius, embedding=m.embedding,
@@ -262,8 +268,9 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
     if backend != "runtime":
         raise UsageError(f"--backend {backend}: ei_rnn trains in torch (CPU, or CUDA when "
                          "present: trainer.device); the Brian2 back-ends do not apply")
-    if jobs is not None:
-        torch.set_num_threads(jobs)
+    threads = jobs if jobs is not None else config.trainer.threads
+    if threads:
+        torch.set_num_threads(threads)
     out_dir = Path(out_dir)
     if not resume and (out_dir / "checkpoints" / "latest.pt").exists():
         raise UsageError(f"{out_dir}: already holds a training run (checkpoints/latest.pt); "

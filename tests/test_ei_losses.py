@@ -46,7 +46,7 @@ def test_neuron_loss_is_zero_for_the_data_and_z_scored_otherwise():
     c = torch.as_tensor(np.arange(12) % 3)
     stats = stats_for(x, c)
     target = L.smooth(L.condition_means(x, c, 3), stats.sigma_bins)
-    assert float(L.neuron_loss(x, target, c, stats)) == 0.0
+    assert float(L.neuron_loss(x, target, c, stats)) == pytest.approx(0.0, abs=1e-20)
     shifted = x + 0.1          # every PSTH moves by 0.1: loss = mean((0.1 / std_i)^2)
     expected = np.mean((0.1 / stats.std.numpy()) ** 2)
     assert float(L.neuron_loss(shifted, target, c, stats)) == pytest.approx(expected, rel=1e-9)
@@ -152,3 +152,18 @@ def test_balancer_running_norm_and_state():
     assert restored.norms == balancer.norms and restored.momentum == 0.5
     with pytest.raises(ValueError, match="momentum"):
         L.GradientBalancer(momentum=1.0)
+
+
+def test_smoothing_once_gives_the_same_losses():
+    """Smoothing commutes with trial averaging: pre-smoothed inputs give the same terms."""
+    x, c, stats, signals = trial_setup()
+    model = activity(11, trials=12)
+    s = L.smooth(model, stats.sigma_bins)
+    target = L.smooth(L.condition_means(x, c, 3), stats.sigma_bins)
+    assert float(L.neuron_loss(s, target, c, stats, smoothed=True)) == \
+        pytest.approx(float(L.neuron_loss(model, target, c, stats)), rel=1e-12)
+    assert float(L.trial_loss(s, signals, c, stats, smoothed=True)) == \
+        pytest.approx(float(L.trial_loss(model, signals, c, stats)), rel=1e-12)
+    v = L.across_trial_variance(x, c, 3, stats.sigma_bins)
+    assert float(L.variance_loss(s, c, v, 3, stats.sigma_bins, smoothed=True)) == \
+        pytest.approx(float(L.variance_loss(model, c, v, 3, stats.sigma_bins)), rel=1e-12)

@@ -135,12 +135,21 @@ def attention(tokens: torch.Tensor, w_qkv: torch.Tensor, b_qkv: torch.Tensor,
     return mixed @ w_out.t() + b_out, weights
 
 
+def _runs(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(distinct, inverse)`` with ``distinct[inverse] == rows``: runs of equal rows collapsed.
+
+    Linear time, unlike ``torch.unique(dim=0)``, which sorts rows one by one.
+    """
+    starts = torch.ones(rows.shape[0], dtype=torch.bool, device=rows.device)
+    starts[1:] = (rows[1:] != rows[:-1]).any(dim=1)
+    return rows[starts], torch.cumsum(starts, 0) - 1
+
+
 class AttentionEmbedding(nn.Module):
     """Self-attention over input channels: token_i = u_i E_i + P_i, mean of the mixed tokens.
 
-    Each distinct input vector is embedded once: trials and time steps that
-    share an input (a stimulus held for many steps, the same cue in every
-    trial of a condition) share the computation.
+    An input held for several steps is embedded once (consecutive equal rows
+    share the computation; a stimulus or cue held for 20 steps costs one).
     """
 
     def __init__(self, n_inputs: int, embed_dim: int, n_heads: int, rng: np.random.Generator):
@@ -161,7 +170,7 @@ class AttentionEmbedding(nn.Module):
 
     def forward(self, u: torch.Tensor, need_weights: bool = False):
         batch, time, n_inputs = u.shape
-        distinct, inverse = torch.unique(u.reshape(-1, n_inputs), dim=0, return_inverse=True)
+        distinct, inverse = _runs(u.reshape(-1, n_inputs))
         tokens = distinct[:, :, None] * self.channel + self.position        # [S, n_in, D]
         mixed, weights = attention(tokens, self.w_qkv, self.b_qkv, self.w_out, self.b_out,
                                    self.n_heads)

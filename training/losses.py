@@ -118,21 +118,24 @@ def data_stats(target: torch.Tensor, conditions: torch.Tensor, n_conditions: int
 
 # ----------------------------------------------------------------------------- data terms
 def neuron_loss(model: torch.Tensor, target_psth: torch.Tensor, conditions: torch.Tensor,
-                stats: DataStats) -> torch.Tensor:
+                stats: DataStats, smoothed: bool = False) -> torch.Tensor:
     """``L_neuron``: mean squared difference of z-scored, smoothed PSTHs.
 
     ``target_psth`` is the recording's smoothed PSTH ``[C, time, neurons]``
-    (precomputed: it does not change during training).
+    (precomputed: it does not change during training).  ``smoothed=True``:
+    ``model`` is already smoothed (smoothing and trial averaging commute, so
+    one smoothing of the single trials serves every loss).
     """
-    psth = smooth(condition_means(model, conditions, target_psth.shape[0]), stats.sigma_bins)
+    model = model if smoothed else smooth(model, stats.sigma_bins)
+    psth = condition_means(model, conditions, target_psth.shape[0])
     present = torch.bincount(conditions, minlength=target_psth.shape[0]) > 0
     difference = (psth - target_psth)[present] / stats.std
     return (difference ** 2).mean()
 
 
-def trial_signals(x: torch.Tensor, stats: DataStats) -> torch.Tensor:
+def trial_signals(x: torch.Tensor, stats: DataStats, smoothed: bool = False) -> torch.Tensor:
     """Filtered, z-scored activity averaged over the E and the I population: ``[B, T, 2]``."""
-    z = (smooth(x, stats.sigma_bins) - stats.mean) / stats.std
+    z = ((x if smoothed else smooth(x, stats.sigma_bins)) - stats.mean) / stats.std
     e = z[..., stats.e_mask].mean(dim=-1)
     if (~stats.e_mask).any():
         i = z[..., ~stats.e_mask].mean(dim=-1)
@@ -154,7 +157,8 @@ def match_trials(model_signals: torch.Tensor, target_signals: torch.Tensor) -> t
 
 
 def trial_loss(model: torch.Tensor, target_signals: torch.Tensor, conditions: torch.Tensor,
-               stats: DataStats, target_conditions: torch.Tensor | None = None) -> torch.Tensor:
+               stats: DataStats, target_conditions: torch.Tensor | None = None,
+               smoothed: bool = False) -> torch.Tensor:
     """``L_trial``: mean squared error over optimally matched trial pairs, per condition.
 
     ``target_signals`` are :func:`trial_signals` of the recorded trials
@@ -162,7 +166,7 @@ def trial_loss(model: torch.Tensor, target_signals: torch.Tensor, conditions: to
     as the model trials').  The loss is the mean over all matched pairs.
     """
     target_conditions = conditions if target_conditions is None else target_conditions
-    signals = trial_signals(model, stats)
+    signals = trial_signals(model, stats, smoothed)
     total, pairs = model.new_zeros(()), 0
     for c in torch.unique(conditions).tolist():
         mine = torch.nonzero(conditions == c).flatten()
@@ -187,17 +191,18 @@ def rate_scale_loss(model: torch.Tensor, target_mean_rate: float) -> torch.Tenso
 
 
 def across_trial_variance(x: torch.Tensor, conditions: torch.Tensor, n_conditions: int,
-                          sigma_bins: float) -> torch.Tensor:
+                          sigma_bins: float, smoothed: bool = False) -> torch.Tensor:
     """Each neuron's across-trial variance (within condition), averaged over time: ``[N]``."""
-    s = smooth(x, sigma_bins)
+    s = x if smoothed else smooth(x, sigma_bins)
     mean = condition_means(s, conditions, n_conditions)[conditions]
     return ((s - mean) ** 2).mean(dim=(0, 1))
 
 
 def variance_loss(model: torch.Tensor, conditions: torch.Tensor, target_variance: torch.Tensor,
-                  n_conditions: int, sigma_bins: float, eps: float = 1e-4) -> torch.Tensor:
+                  n_conditions: int, sigma_bins: float, eps: float = 1e-4,
+                  smoothed: bool = False) -> torch.Tensor:
     """Mean squared log ratio of model and data across-trial variance."""
-    v = across_trial_variance(model, conditions, n_conditions, sigma_bins)
+    v = across_trial_variance(model, conditions, n_conditions, sigma_bins, smoothed)
     return (torch.log((v + eps) / (target_variance + eps)) ** 2).mean()
 
 
@@ -247,7 +252,7 @@ class GradientBalancer:
             g = torch.autograd.grad(losses[name], tensors, retain_graph=k < len(names) - 1,
                                     allow_unused=True)
             g = [torch.zeros_like(t) if gi is None else gi for t, gi in zip(tensors, g)]
-            norm = float(torch.sqrt(sum((gi.double() ** 2).sum() for gi in g)))
+            norm = float(torch.sqrt(sum((gi * gi).sum() for gi in g)))
             previous = self.norms.get(name)
             self.norms[name] = norm if previous is None else (
                 self.momentum * previous + (1 - self.momentum) * norm)

@@ -108,12 +108,15 @@ class ActivityFit:
                target_variance) -> dict:
         """Every term, unweighted, for model ``rates`` of ``trials``."""
         w = self.weights
-        neuron = L.neuron_loss(rates, target_psth, trials.conditions, self.stats)
-        trial = L.trial_loss(rates, target_signals, trials.conditions, self.stats)
+        smoothed = L.smooth(rates, self.sigma_bins)      # once, for every term that smooths
+        neuron = L.neuron_loss(smoothed, target_psth, trials.conditions, self.stats,
+                               smoothed=True)
+        trial = L.trial_loss(smoothed, target_signals, trials.conditions, self.stats,
+                             smoothed=True)
         weight = L.weight_loss(*_weights(model))
         rate = L.rate_scale_loss(rates, self.mean_rate)
-        variance = L.variance_loss(rates, trials.conditions, target_variance, self.n_conditions,
-                                   self.sigma_bins)
+        variance = L.variance_loss(smoothed, trials.conditions, target_variance,
+                                   self.n_conditions, self.sigma_bins, smoothed=True)
         reg_weights = w.weight * weight
         reg_rates = w.rate * rate + w.variance * variance
         reg = reg_weights + reg_rates

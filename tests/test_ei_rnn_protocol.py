@@ -1,0 +1,228 @@
+"""The ei_rnn experiment end to end: every file, formats, resume, Ctrl+C, bad input, the fit."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from analysis.results import load
+from protocols import ei_rnn
+from protocols.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICK = str(ROOT / "configs" / "ei_rnn_quick.yaml")
+
+EVERY_FILE = [
+    "model_best.pt", "model_final.pt", "checkpoints/model_epoch2.pt",
+    "checkpoints/model_epoch4.pt", "training_log.json", "config.json", "config.yaml",
+    "results.h5", "training_report.md", "weights/attention_weights.npz",
+    *ei_rnn.FILES.values(),
+    *[f"figures/{name}.png" for name in (
+        "training_curves", "neuron_correlations", "psth_best_worst", "weights", "h0",
+        "attention", "pca_trajectories", "pca_state_space", "fano")],
+]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ei_rnn") / "quick"
+    import contextlib
+    import io
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        status = main(["run", QUICK, "--out", str(out)])
+    assert status == 0, buffer.getvalue()
+    return out, buffer.getvalue()
+
+
+def test_quick_run_writes_every_file(quick_run):
+    out, _ = quick_run
+    missing = [name for name in EVERY_FILE if not (out / name).is_file()]
+    assert not missing, missing
+    for name in EVERY_FILE:
+        assert (out / name).stat().st_size > 0, name
+
+
+def test_exported_arrays_have_the_documented_shapes(quick_run):
+    out, _ = quick_run
+    info = json.loads((out / "config.json").read_text())["data"]
+    n, c, t = info["n_neurons"], info["n_conditions"], 40
+    n_val = info["n_trials_val"]
+    shapes = {"weights/W_rec.npy": (n, n), "weights/h0.npy": (n,),
+              "outputs/val_model_rates.npy": (n_val, t, n),
+              "outputs/val_target_rates.npy": (n_val, t, n),
+              "outputs/val_model_psth.npy": (c, t, n), "outputs/val_target_psth.npy": (c, t, n),
+              "outputs/val_trial_conditions.npy": (n_val,),
+              "metrics/neuron_correlation.npy": (n,), "metrics/fano_model.npy": (n,),
+              "metrics/neuron_ei_labels.npy": (n,), "population/pca_components.npy": (10, n)}
+    for name, shape in shapes.items():
+        assert np.load(out / name).shape == shape, name
+    e = np.load(out / "weights/E_mask.npy")
+    assert e.sum() == 32 and np.array_equal(np.load(out / "weights/I_mask.npy"), ~e)
+    assert np.load(out / "weights/W_out.npy").shape == (c, e.sum())   # E units only
+    qkv = np.load(out / "weights/attention_weights.npz")
+    assert {"Q", "K", "V"} <= set(qkv.files) and qkv["Q"].shape == (56, 56)
+    assert set(np.load(out / "outputs/val_trial_conditions.npy")) <= {1, 2, 3}
+
+
+def test_dale_law_holds_exactly_in_the_exported_weights(quick_run):
+    out, _ = quick_run
+    w = np.load(out / "weights/W_rec.npy")
+    e = np.load(out / "weights/E_mask.npy")
+    assert (w[:, e] >= 0).all() and (w[:, ~e] <= 0).all()
+    labels = np.load(out / "metrics/neuron_ei_labels.npy")
+    assert np.array_equal(labels == 0, e)
+
+
+def test_result_file_loads_with_one_call(quick_run):
+    out, _ = quick_run
+    result = load(out / "results.h5")
+    point = result.point
+    assert result.protocol == "ei_rnn" and result.seed == 42
+    assert np.array_equal(point.data["W_rec"], np.load(out / "weights/W_rec.npy"))
+    assert point.data["log_epoch"].tolist() == [1, 2, 3, 4, 5]
+    assert point.attrs["epochs"] == 5 and 0 <= point.attrs["decoding_accuracy"] <= 1
+    assert "torch" in result.versions
+
+
+def test_training_log_and_checkpoints(quick_run):
+    out, _ = quick_run
+    log = json.loads((out / "training_log.json").read_text())
+    keys = {"epoch", "train_loss", "val_loss", "val_correlation", "learning_rate", "epoch_time",
+            "L_neuron", "L_trial", "L_reg"}
+    assert [e["epoch"] for e in log["epochs"]] == [1, 2, 3, 4, 5]
+    assert all(keys <= set(e) for e in log["epochs"])
+    details = log["epochs"][4]["details"]          # report_every: 5
+    assert len(details["neuron_correlations"]) == 40
+    assert {"correlation_E", "correlation_I", "h0_mean", "h0_std", "fano_model",
+            "fano_real"} <= set(details)
+    state = torch.load(out / "model_final.pt", weights_only=True)
+    assert state["epoch"] == 5 and json.loads(state["config"])["trainer"]["max_epochs"] == 5
+
+
+def test_console_output(quick_run):
+    _, printed = quick_run
+    assert re.search(r"^Epoch 3 \| train_loss: \d+\.\d{3} \| val_corr: -?\d\.\d{3} \| "
+                     r"lr: 1\.0e-03 \| time: \d+\.\ds$", printed, re.M)
+    assert "Epoch 5 report" in printed and "TRAINING COMPLETE" in printed
+
+
+def test_report_lists_files_and_runs_its_code(quick_run, tmp_path):
+    out, _ = quick_run
+    text = (out / "training_report.md").read_text()
+    for heading in ("## Summary", "## Final metrics", "## Configuration", "## Saved files",
+                    "## Loading the results"):
+        assert heading in text
+    code = text.split("```python")[1].split("```")[0]
+    namespace = {}
+    exec(compile(code, "training_report.md", "exec"), namespace)     # the code in the report runs
+    assert namespace["rates_hz"].shape == (1, 80, 40)
+    # snnsuite report regenerates figures and the report from results.h5 alone
+    assert main(["report", str(out / "results.h5"), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "training_report.md").is_file()
+    assert len(list((tmp_path / "figures").glob("*.png"))) == 9
+
+
+def test_load_model_reproduces_the_exported_rates(quick_run):
+    out, _ = quick_run
+    model, unit = ei_rnn.load_model(out)
+    result = load(out / "results.h5").point
+    assert torch.equal(model.w_rec.detach(), torch.as_tensor(result.data["W_rec"]))
+    assert unit == pytest.approx(result.attrs["rate_unit_hz"])
+
+
+# ----------------------------------------------------------------------------- resume
+def test_resume_on_the_command_line_equals_a_straight_run(tmp_path, capsys):
+    assert main(["run", QUICK, "--out", str(tmp_path / "a"),
+                 "--set", "trainer.max_epochs=7"]) == 0
+    assert main(["run", QUICK, "--out", str(tmp_path / "b")]) == 0
+    assert main(["run", QUICK, "--out", str(tmp_path / "b"), "--resume",
+                 "--set", "trainer.max_epochs=7"]) == 0
+    a = json.loads((tmp_path / "a" / "training_log.json").read_text())["epochs"]
+    b = json.loads((tmp_path / "b" / "training_log.json").read_text())["epochs"]
+    assert [(e["epoch"], e["train_loss"], e["val_loss"]) for e in a] == \
+        [(e["epoch"], e["train_loss"], e["val_loss"]) for e in b]
+    assert np.array_equal(np.load(tmp_path / "a" / "weights/W_rec.npy"),
+                          np.load(tmp_path / "b" / "weights/W_rec.npy"))
+    # the same folder without --resume is refused, nothing touched
+    before = (tmp_path / "b" / "training_log.json").read_bytes()
+    assert main(["run", QUICK, "--out", str(tmp_path / "b")]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert (tmp_path / "b" / "training_log.json").read_bytes() == before
+    # a changed model cannot resume
+    assert main(["run", QUICK, "--out", str(tmp_path / "b"), "--resume",
+                 "--set", "model.noise_std=0.2"]) == 2
+    assert "model.noise_std" in capsys.readouterr().err
+
+
+def test_ctrl_c_saves_and_resume_finishes(tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "protocols.ei_rnn", QUICK, "--out", str(out),
+               "--set", "trainer.max_epochs=100000", "--set", "trainer.checkpoint_every=0"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, env=env)
+    seen = []
+    deadline = time.time() + 120
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("Epoch 3 |") or time.time() > deadline:
+            break
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, "".join(seen) + rest
+    assert "--resume" in rest
+    state = torch.load(out / "checkpoints" / "latest.pt", weights_only=True)
+    assert state["epoch"] >= 3 and len(state["log"]) == state["epoch"]
+    assert main(["run", QUICK, "--out", str(out), "--resume",
+                 "--set", f"trainer.max_epochs={state['epoch'] + 2}",
+                 "--set", "trainer.checkpoint_every=0"]) == 0
+    log = json.loads((out / "training_log.json").read_text())["epochs"]
+    assert [e["epoch"] for e in log] == list(range(1, state["epoch"] + 3))
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("arguments, message", [
+    (["--set", "data.path=/nonexistent/recording.mat"], "data.path: data file not found"),
+    (["--set", "model.embeding=linear"], "did you mean 'embedding'"),
+    (["--set", "model.embedding=conv"], "model.embedding"),
+    (["--set", "model.n_heads=5"], "divisible"),
+    (["--set", "data.val_fraction=1.5"], "data.val_fraction"),
+    (["--set", "model.tau=10 ms"], "alpha = dt/tau"),
+    (["--backend", "cpp"], "torch"),
+])
+def test_bad_input_exits_2_with_a_message(tmp_path, capsys, arguments, message):
+    status = main(["run", QUICK, "--out", str(tmp_path / "x"), *arguments])
+    assert status == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x" / "checkpoints").exists()
+
+
+def test_corrupt_data_file_is_named(tmp_path, capsys):
+    bad = tmp_path / "bad.mat"
+    bad.write_bytes(b"\x00" * 300)
+    assert main(["run", QUICK, "--out", str(tmp_path / "x"), "--set", f"data.path={bad}"]) == 2
+    assert "bad.mat" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the fit
+@pytest.mark.slow
+def test_fit_to_a_known_teacher_exceeds_0_9(tmp_path):
+    """On synthetic data from a known teacher the validation PSTH correlation passes 0.9.
+
+    Measured: about 0.91 after 110 epochs and 0.93 from 300 on (100 neurons, 320 training
+    trials); 300 epochs take about a minute on 2 cores.
+    """
+    out = tmp_path / "fit"
+    assert main(["run", str(ROOT / "configs" / "ei_rnn.yaml"), "--out", str(out),
+                 "--set", "trainer.max_epochs=300"]) == 0
+    summary = load(out / "results.h5").point.attrs
+    assert summary["val_correlation"] > 0.9
+    assert summary["decoding_accuracy"] > 0.9
