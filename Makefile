@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.snnsuite-installed
 
-.PHONY: demo test test-slow install bench bench-grid clean
+.PHONY: demo test test-slow install bench bench-grid bench-ei-rnn clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/chaos_point.py
+
+bench-ei-rnn: $(STAMP)
+	$(PY) benchmarks/ei_rnn.py
 
 bench-grid: $(STAMP)
 	rm -rf results/grid_benchmark

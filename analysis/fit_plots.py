@@ -446,7 +446,7 @@ def weight_matrices(w_rec, w_in, w_out, is_excitatory, path) -> Path:
             ax_in.xaxis.set_major_locator(MaxNLocator(5, integer=True))
     else:
         _no_data(ax_in, "no inputs")
-    ax_in.set_xlabel("input")
+    ax_in.set_xlabel("input" if n_inputs <= 8 else "input embedding dimension")
     ax_in.tick_params(labelleft=False)
 
     n_outputs = w_out.shape[0]

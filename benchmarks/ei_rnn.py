@@ -64,7 +64,7 @@ def load_data(folder: Path):
     rec = data.load_recording(path)
     sigma_bins = SMOOTHING_MS / float(rec.dt_ms)
     conditions = rec.condition_index
-    # model rate 1.0 = the largest trial-averaged rate (as protocols/ei_rnn.py::_setup)
+    # model rate 1.0 = the largest smoothed PSTH value (as protocols/ei_rnn.py::_setup)
     rate_unit_hz = float(np.nanmax(population.psth(rec.rates_hz, conditions,
                                                    sigma_bins=sigma_bins))) or 1.0
 

@@ -218,9 +218,12 @@ def _setup(config, out_dir: Path):
     labels = recording.ei_labels
     if labels is None:
         labels = EIRNN.default_labels(recording.n_neurons, config.model.e_fraction)
-    # model rate 0.5 = the recording's mean rate: the noise (sigma = 0.1 in model units) is then
-    # a fixed fraction of the typical rate, whatever the recording's units
-    rate_unit_hz = 2.0 * float(recording.rates_hz[train_idx].mean()) or 1.0
+    # model rate 1.0 = the largest smoothed, trial-averaged rate of the training trials, so the
+    # PSTHs span [0, 1] in model units whatever the recording's rates (twice the mean rate
+    # instead trained slower: r = 0.898 vs 0.93 after 300 epochs on the synthetic data)
+    train_psth = population.psth(recording.rates_hz[train_idx],
+                                 recording.condition_index[train_idx], sigma_bins=sigma_bins)
+    rate_unit_hz = float(np.nanmax(train_psth)) or 1.0
     m = config.model
     params = EIRNNParams(tau_ms=tau_ms, dt_ms=dt_ms, noise_std=m.noise_std,
                          spectral_radius=m.spectral_radius, embedding=m.embedding,

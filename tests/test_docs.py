@@ -8,11 +8,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_config_reference_is_current():
     """docs/configs.md holds the tables protocols.config.schema_table makes today."""
-    from protocols import heterogeneity_grid, plasticity
+    from protocols import ei_rnn, heterogeneity_grid, plasticity
     from protocols.config import schema_table
 
     text = (ROOT / "docs" / "configs.md").read_text()
-    for schema in (heterogeneity_grid.SCHEMA, plasticity.SCHEMA):
+    for schema in (heterogeneity_grid.SCHEMA, plasticity.SCHEMA, ei_rnn.SCHEMA):
         assert schema_table(schema) in text, "regenerate the table in docs/configs.md"
 
 
