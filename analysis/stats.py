@@ -28,6 +28,8 @@ def pearson(x, y) -> tuple[float, float, int]:
         return float("nan"), float("nan"), n
     xc, yc = x - x.mean(), y - y.mean()
     r = float(np.clip((xc @ yc) / np.sqrt((xc @ xc) * (yc @ yc)), -1.0, 1.0))
+    if abs(r) > 1.0 - 8 * np.finfo(float).eps:  # an exact line, up to the BLAS's rounding
+        r = float(np.sign(r))
     if abs(r) == 1.0:
         return r, 0.0, n
     t = r * np.sqrt((n - 2) / (1 - r * r))

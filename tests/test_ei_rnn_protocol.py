@@ -226,3 +226,31 @@ def test_fit_to_a_known_teacher_exceeds_0_9(tmp_path):
     summary = load(out / "results.h5").point.attrs
     assert summary["val_correlation"] > 0.9
     assert summary["decoding_accuracy"] > 0.9
+
+
+def test_kill_9_then_resume_equals_a_straight_run(tmp_path):
+    """SIGKILL mid-run (no chance to save): --resume replays from the last checkpoint, and the
+    log and weights equal an uninterrupted run's, with no epoch lost or duplicated."""
+    settings = ["--set", "trainer.max_epochs=12", "--set", "trainer.checkpoint_every=3"]
+    assert main(["run", QUICK, "--out", str(tmp_path / "straight"), *settings]) == 0
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "protocols.ei_rnn", QUICK, "--out", str(out), *settings,
+               "--set", "trainer.max_epochs=100000"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.time() + 120
+    for line in process.stdout:
+        if line.startswith("Epoch 8 |") or time.time() > deadline:
+            break
+    process.kill()
+    process.wait(timeout=30)
+    saved = torch.load(out / "checkpoints" / "latest.pt", weights_only=True)["epoch"]
+    assert saved % 3 == 0 and 6 <= saved < 12        # the last periodic checkpoint
+    assert main(["run", QUICK, "--out", str(out), "--resume", *settings]) == 0
+    straight = json.loads((tmp_path / "straight" / "training_log.json").read_text())["epochs"]
+    resumed = json.loads((out / "training_log.json").read_text())["epochs"]
+    assert [(e["epoch"], e["train_loss"], e["val_loss"]) for e in resumed] == \
+        [(e["epoch"], e["train_loss"], e["val_loss"]) for e in straight]
+    assert np.array_equal(np.load(out / "weights/W_rec.npy"),
+                          np.load(tmp_path / "straight" / "weights/W_rec.npy"))
