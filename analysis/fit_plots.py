@@ -136,6 +136,20 @@ def _plain_log_labels(axis, span_decades: float):
         axis.set_minor_formatter(plain)
 
 
+def _ei_histograms(ax, values, e_selected, i_selected, bins, mean_format: str) -> None:
+    """Filled and outlined histograms of the selected E and I values, each mean marked."""
+    for name, selected, colour in (("E", e_selected, E_COLOUR), ("I", i_selected, I_COLOUR)):
+        chosen = values[selected]
+        if chosen.size == 0:
+            continue
+        ax.hist(chosen, bins=bins, color=colour, alpha=0.35)
+        ax.hist(chosen, bins=bins, color=colour, histtype="step", lw=1.2)
+        ax.axvline(chosen.mean(), color=colour, ls="--", lw=1.5,
+                   label=f"{name}: {mean_format.format(chosen.mean())} (n = {chosen.size})")
+    _headroom(ax)
+    ax.legend(fontsize=8, loc="upper left", framealpha=0.85)
+
+
 def _headroom(ax, factor: float = 1.3):
     """Raise the top of the y axis so that a legend at the top covers no bar."""
     bottom, top = ax.get_ylim()
@@ -250,16 +264,7 @@ def correlation_summary(correlations, is_excitatory, mean_rate_model_hz, mean_ra
     if finite_r.any():
         low = max(-1.0, np.floor(min(r[finite_r].min(), 0.95) * 20) / 20)
         bins = np.linspace(low, 1.0, 31)
-        for name, sel, colour in _groups(mask):
-            values = r[sel & finite_r]
-            if values.size == 0:
-                continue
-            ax_hist.hist(values, bins=bins, color=colour, alpha=0.35)
-            ax_hist.hist(values, bins=bins, color=colour, histtype="step", lw=1.2)
-            ax_hist.axvline(values.mean(), color=colour, ls="--", lw=1.5,
-                            label=f"{name}: mean r = {values.mean():.2f} (n = {values.size})")
-        _headroom(ax_hist)
-        ax_hist.legend(fontsize=8, loc="upper left", framealpha=0.85)
+        _ei_histograms(ax_hist, r, mask & finite_r, ~mask & finite_r, bins, "mean r = {:.2f}")
         ax_hist.set_xlim(low, 1.0)
     else:
         _no_data(ax_hist)
@@ -476,16 +481,7 @@ def h0_distribution(h0, is_excitatory, path) -> Path:
         if high == low:
             low, high = low - 0.5, high + 0.5
         bins = np.linspace(low, high, 31)
-        for name, sel, colour in _groups(mask):
-            values = h0[sel & finite]
-            if values.size == 0:
-                continue
-            ax.hist(values, bins=bins, color=colour, alpha=0.35)
-            ax.hist(values, bins=bins, color=colour, histtype="step", lw=1.2)
-            ax.axvline(values.mean(), color=colour, ls="--", lw=1.5,
-                       label=f"{name}: mean {values.mean():.3g} (n = {values.size})")
-        _headroom(ax)
-        ax.legend(fontsize=8, loc="upper left", framealpha=0.85)
+        _ei_histograms(ax, h0, mask & finite, ~mask & finite, bins, "mean {:.3g}")
     else:
         _no_data(ax)
     n_nan = int((~finite).sum())

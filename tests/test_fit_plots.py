@@ -1,28 +1,15 @@
 """analysis.fit_plots: every figure of an E-I RNN fit writes a PNG and rejects wrong shapes."""
-from pathlib import Path
 
-import matplotlib.image
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 from analysis import fit_plots
+from figures import assert_png
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 C, T, N, N_E, D, K, H, N_IN = 3, 20, 12, 9, 2, 2, 2, 3
 DT_MS = 25.0
 LABELS = [1, 2, 3]
-
-
-def assert_png(returned, requested):
-    """returned is the requested path, as a Path, and holds a non-trivial PNG image."""
-    assert isinstance(returned, Path)
-    assert returned == Path(requested)
-    data = returned.read_bytes()
-    assert data[:8] == PNG_MAGIC
-    assert len(data) > 2000
-    height, width = matplotlib.image.imread(returned).shape[:2]
-    assert height > 200 and width > 200
 
 
 @pytest.fixture(autouse=True)

@@ -1,25 +1,11 @@
 """analysis.plots: every figure function writes a real PNG where asked and returns its path."""
-from pathlib import Path
 
-import matplotlib.image
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 from analysis import plots
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def assert_png(returned, requested):
-    """returned is the requested path, as a Path, and holds a non-trivial PNG image."""
-    assert isinstance(returned, Path)
-    assert returned == Path(requested)
-    data = returned.read_bytes()
-    assert data[:8] == PNG_MAGIC
-    assert len(data) > 2000
-    height, width = matplotlib.image.imread(returned).shape[:2]
-    assert height > 200 and width > 200
+from figures import assert_png
 
 
 def spikes(seed, n_neurons=50, n_spikes=400, duration_s=0.5):
