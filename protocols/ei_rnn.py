@@ -321,7 +321,7 @@ def export(model, objective, recording, train_idx, val_idx, info) -> tuple[dict,
     sigma = info["sigma_bins"]
     model.eval()
     with torch.no_grad():
-        val_rates = objective._simulate_val(model)
+        val_rates = objective.simulate_val(model)
         _, attention = model.embed_inputs(objective.val.inputs, need_weights=True)
         train_rates = model(objective.train.inputs, generator=torch.Generator(
             device=objective.device).manual_seed(objective.eval_seed + 1))

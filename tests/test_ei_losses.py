@@ -167,3 +167,29 @@ def test_smoothing_once_gives_the_same_losses():
     v = L.across_trial_variance(x, c, 3, stats.sigma_bins)
     assert float(L.variance_loss(s, c, v, 3, stats.sigma_bins, smoothed=True)) == \
         pytest.approx(float(L.variance_loss(model, c, v, 3, stats.sigma_bins)), rel=1e-12)
+
+
+def test_poisson_variance_matches_simulated_counts():
+    """The counting-noise variance of smoothed rates against Monte Carlo Poisson counts."""
+    rng = np.random.default_rng(0)
+    rate, counts_per_rate, sigma = 0.6, 3.0, 1.5      # expected count per bin: 1.8
+    counts = rng.poisson(rate * counts_per_rate, size=(4000, 60, 3))
+    estimated = torch.as_tensor(counts / counts_per_rate)
+    smoothed = L.smooth(estimated, sigma)[:, 10:-10]  # away from the reflected edges
+    measured = smoothed.var(dim=0).mean(dim=0)
+    predicted = L.poisson_variance(torch.full((4000, 60, 3), rate, dtype=torch.float64),
+                                   counts_per_rate, sigma)
+    assert np.allclose(measured.numpy(), predicted.numpy(), rtol=0.05)
+
+
+def test_variance_loss_does_not_ask_rates_to_carry_counting_noise():
+    """Noise-free rates equal to the truth score best once the Poisson variance is added."""
+    rng = np.random.default_rng(1)
+    truth = torch.as_tensor(rng.uniform(0.3, 0.9, size=(1, 30, 4))).expand(200, -1, -1)
+    counts_per_rate = 2.0
+    recorded = torch.as_tensor(rng.poisson(truth.numpy() * counts_per_rate) / counts_per_rate)
+    c = torch.zeros(200, dtype=torch.int64)
+    target = L.across_trial_variance(recorded, c, 1, 1.0)
+    corrected = float(L.variance_loss(truth, c, target, 1, 1.0, counts_per_rate=counts_per_rate))
+    plain = float(L.variance_loss(truth, c, target, 1, 1.0))
+    assert corrected < 0.05 < plain

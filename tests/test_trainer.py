@@ -290,3 +290,23 @@ def test_clipping_bounds_the_update(tmp_path):
     Trainer(torch.nn.Linear(2, 1), Big([1.0], [1.0]), config(max_epochs=2, clip_norm=1.0),
             tmp_path, print_fn=quiet).fit()
     assert norms and max(norms) <= 1.0 + 1e-6
+
+
+def test_wandb_without_the_package_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "wandb", None)   # import wandb fails
+    trainer = Trainer(*small_fit(), config(wandb="offline"), tmp_path, print_fn=quiet)
+    with pytest.raises(TrainingError, match="wandb is not installed.*trainer.wandb: off"):
+        trainer.fit()
+
+
+def test_wandb_receives_every_epoch(tmp_path, monkeypatch):
+    """With wandb present, each epoch's entry is logged at its epoch (a stand-in module)."""
+    import types
+    logged = []
+    run = types.SimpleNamespace(log=lambda entry, step: logged.append((step, entry)),
+                                finish=lambda: None)
+    fake = types.SimpleNamespace(init=lambda **kwargs: run)
+    monkeypatch.setitem(__import__("sys").modules, "wandb", fake)
+    Trainer(*small_fit(), config(max_epochs=3, wandb="offline"), tmp_path, print_fn=quiet).fit()
+    assert [step for step, _ in logged] == [1, 2, 3]
+    assert {"train_loss", "val_loss", "learning_rate"} <= set(logged[0][1])

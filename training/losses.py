@@ -21,7 +21,10 @@ Activity tensors are ``[trials, time, neurons]`` in the model's rate units,
 ``L_reg``     ``weight * (|W_rec|^2 + |W_in|^2)`` plus a rate-scale term
               (the population mean rate matches the data's, relative error
               squared) and a variance term (each neuron's across-trial
-              variance matches the data's, squared log ratio).
+              variance matches the data's, squared log ratio; when the
+              recording is spike counts, the variance Poisson counting adds
+              is added to the model's first, so the rates are not asked to
+              carry the counting noise).
 
 Gradient balancing (:class:`GradientBalancer`): the gradients of the data
 terms (``L_neuron`` and ``L_trial``) with respect to the model's output rates
@@ -198,11 +201,31 @@ def across_trial_variance(x: torch.Tensor, conditions: torch.Tensor, n_condition
     return ((s - mean) ** 2).mean(dim=(0, 1))
 
 
+def poisson_variance(model: torch.Tensor, counts_per_rate: float, sigma_bins: float) -> torch.Tensor:
+    r"""Variance that Poisson spike counts would add to each neuron's smoothed rate: ``[N]``.
+
+    A rate estimated from counts, :math:`\hat r = n / c` with :math:`n \sim
+    \mathrm{Poisson}(c\,r)` (``c = counts_per_rate``: expected count of a
+    unit rate in one bin), has variance :math:`r / c`; Gaussian smoothing
+    with taps :math:`g_k` scales white noise variance by :math:`\sum_k g_k^2`.
+    """
+    gain = float((gaussian_kernel(sigma_bins) ** 2).sum())
+    return model.mean(dim=(0, 1)) * (gain / counts_per_rate)
+
+
 def variance_loss(model: torch.Tensor, conditions: torch.Tensor, target_variance: torch.Tensor,
                   n_conditions: int, sigma_bins: float, eps: float = 1e-4,
-                  smoothed: bool = False) -> torch.Tensor:
-    """Mean squared log ratio of model and data across-trial variance."""
+                  smoothed: bool = False, counts_per_rate: float | None = None) -> torch.Tensor:
+    """Mean squared log ratio of model and data across-trial variance.
+
+    With ``counts_per_rate`` (the recording holds spike counts) the model's
+    variance is compared as the recording's would be measured: plus the
+    variance Poisson counting adds (:func:`poisson_variance`), so the model is
+    not asked to put the counting noise into its rates.
+    """
     v = across_trial_variance(model, conditions, n_conditions, sigma_bins, smoothed)
+    if counts_per_rate is not None:
+        v = v + poisson_variance(model, counts_per_rate, sigma_bins)
     return (torch.log((v + eps) / (target_variance + eps)) ** 2).mean()
 
 

@@ -116,7 +116,9 @@ class ActivityFit:
         weight = L.weight_loss(*_weights(model))
         rate = L.rate_scale_loss(rates, self.mean_rate)
         variance = L.variance_loss(smoothed, trials.conditions, target_variance,
-                                   self.n_conditions, self.sigma_bins, smoothed=True)
+                                   self.n_conditions, self.sigma_bins, smoothed=True,
+                                   counts_per_rate=self.counts_per_rate
+                                   if self.train.counts is not None else None)
         reg_weights = w.weight * weight
         reg_rates = w.rate * rate + w.variance * variance
         reg = reg_weights + reg_rates
@@ -163,12 +165,13 @@ class ActivityFit:
         return out
 
     # -- evaluation
-    def _simulate_val(self, model) -> torch.Tensor:
+    def simulate_val(self, model) -> torch.Tensor:
+        """The model's rates on the validation inputs, with the fixed evaluation noise."""
         generator = torch.Generator(device=self.device).manual_seed(self.eval_seed)
         return model(self.val.inputs, generator=generator)
 
     def evaluate(self, model) -> dict:
-        rates = self._simulate_val(model)
+        rates = self.simulate_val(model)
         terms = self.losses(model, rates, self.val, self.val_psth, self.val_signals,
                             self.val_variance)
         correlations = self.correlations(rates)
@@ -198,7 +201,7 @@ class ActivityFit:
         if self._last_val is not None and self._last_val[0] is model:
             rates = self._last_val[1]
         else:
-            rates = self._simulate_val(model)
+            rates = self.simulate_val(model)
         r = self.correlations(rates)
         e = self.e_mask.cpu().numpy()
         conditions = self.val.conditions.cpu().numpy()
