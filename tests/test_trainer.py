@@ -310,3 +310,15 @@ def test_wandb_receives_every_epoch(tmp_path, monkeypatch):
     Trainer(*small_fit(), config(max_epochs=3, wandb="offline"), tmp_path, print_fn=quiet).fit()
     assert [step for step, _ in logged] == [1, 2, 3]
     assert {"train_loss", "val_loss", "learning_rate"} <= set(logged[0][1])
+
+
+def test_console_time_continues_across_a_resume(tmp_path):
+    model, objective = small_fit()
+    Trainer(model, objective, config(max_epochs=3), tmp_path, print_fn=quiet).fit()
+    before = load_checkpoint(tmp_path / "checkpoints" / "latest.pt")["elapsed_s"]
+    assert before > 0
+    lines = []
+    Trainer(*small_fit(), config(max_epochs=4, log_every=1), tmp_path,
+            print_fn=lines.append).fit(resume=True)
+    shown = float(next(line for line in lines if line.startswith("Epoch 4")).split("time: ")[1][:-1])
+    assert shown >= round(before, 1)

@@ -197,6 +197,7 @@ class Trainer:
         self.best_metric = math.inf if config.mode == "min" else -math.inf
         self.best_epoch = 0
         self.log: list[dict] = []
+        self.elapsed_s = 0.0        # training time of earlier sessions of this run
         self._stop_requested = False
         self._print = print_fn or (lambda text: tqdm.write(text, file=sys.stdout))
         self._wandb = None
@@ -218,7 +219,8 @@ class Trainer:
                 "objective": self.objective.state_dict(),
                 "best_metric": float(self.best_metric), "best_epoch": self.best_epoch,
                 "monitor": self.config.monitor, "rng": _rng_states(),
-                "config": json.dumps(self.run_config, sort_keys=True), "log": self.log}
+                "config": json.dumps(self.run_config, sort_keys=True), "log": self.log,
+                "elapsed_s": float(self.elapsed_s + self._session_time())}
 
     def _restore(self, state: dict) -> None:
         saved = json.loads(state["config"])
@@ -234,7 +236,12 @@ class Trainer:
         self.best_metric = float(state["best_metric"])
         self.best_epoch = int(state["best_epoch"])
         self.log = list(state["log"])[: self.epoch]   # never a duplicated epoch
+        self.elapsed_s = float(state.get("elapsed_s", 0.0))
         _set_rng_states(state["rng"])
+
+    def _session_time(self) -> float:
+        started = getattr(self, "_started", None)
+        return 0.0 if started is None else time.perf_counter() - started
 
     def save(self, path: Path) -> None:
         _save(self.state_dict(), path)
@@ -286,7 +293,7 @@ class Trainer:
         previous = None
         if hasattr(signal, "SIGINT") and _main_thread():
             previous = signal.signal(signal.SIGINT, self._on_sigint)
-        started = time.perf_counter()
+        self._started = time.perf_counter()
         reason, message = "completed", f"reached max_epochs = {cfg.max_epochs}"
         bar = tqdm(total=cfg.max_epochs, initial=self.epoch, unit="epoch", desc="training",
                    disable=None if cfg.progress else True, dynamic_ncols=True, leave=False)
@@ -321,7 +328,7 @@ class Trainer:
                     with torch.no_grad():
                         entry["details"] = self.objective.details(self.model)
                 self.log.append(entry)
-                self._report(entry, time.perf_counter() - started)
+                self._report(entry, self.elapsed_s + self._session_time())
                 bar.update(1)
                 bar.set_postfix({k: _fmt(entry.get(k)) for k in ("train_loss", cfg.monitor)})
                 if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
