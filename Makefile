@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(VENV)/bin/snnsuite run configs/chaos_quick.yaml --out results/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist worksteal
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
