@@ -154,8 +154,9 @@ def gaussian_smooth(x, sigma):
 class PlainLoss:
     """The losses and the gradient balancing, written plainly."""
 
-    def __init__(self, target, conditions, e_mask, n_conditions, sigma):
+    def __init__(self, target, conditions, e_mask, n_conditions, sigma, counts_per_rate):
         self.conditions, self.sigma = conditions, sigma
+        self.counts_per_rate = counts_per_rate   # the recording is spike counts
         self.C = n_conditions
         self.e, self.i = torch.as_tensor(e_mask), torch.as_tensor(~e_mask)
         self.members = [conditions == c for c in range(n_conditions)]
@@ -193,7 +194,12 @@ class PlainLoss:
         trial = total / pairs
         weights = (model.w_rec() ** 2).sum() + (model.W_in ** 2).sum()
         rate = ((rates.mean() - self.mean_rate) / max(self.mean_rate, 1e-6)) ** 2
-        var = (torch.log((self.variance(rates) + 1e-4) / (self.target_var + 1e-4)) ** 2).mean()
+        # the model's variance plus the variance Poisson counting would add to a smoothed rate
+        r = int(4 * self.sigma + 0.5)
+        taps = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float64) / self.sigma) ** 2)
+        gain = float(((taps / taps.sum()) ** 2).sum())
+        observed = self.variance(rates) + rates.mean(dim=(0, 1)) * gain / self.counts_per_rate
+        var = (torch.log((observed + 1e-4) / (self.target_var + 1e-4)) ** 2).mean()
         return neuron, trial, weights, rate, var
 
     def running(self, name, g):
@@ -300,7 +306,8 @@ def main():
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
 
     plain = PlainRNN(model, args.embedding, params.n_heads)
-    plain_loss = PlainLoss(train.rates, train.conditions, e_mask, rec.n_conditions, sigma_bins)
+    plain_loss = PlainLoss(train.rates, train.conditions, e_mask, rec.n_conditions, sigma_bins,
+                           rate_unit_hz * rec.dt_ms / 1000.0)
     plain_optimizer = torch.optim.Adam(plain.parameters(), lr=LR)
     u = train.inputs
 
