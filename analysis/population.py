@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-__all__ = ["smooth", "psth", "neuron_correlations", "pca", "count_fano_factors"]
+__all__ = ["smooth", "psth", "neuron_correlations", "pca", "count_fano_factors",
+           "finite_mean"]
 
 
 def _activity(x, name: str) -> np.ndarray:
@@ -226,3 +227,14 @@ def count_fano_factors(counts, conditions, window_bins: int = 1) -> np.ndarray:
     out = np.full(x.shape[2], np.nan)
     out[fired] = np.nanmean(ratios[:, fired], axis=0)
     return out
+
+
+def finite_mean(x) -> float:
+    """Mean of the finite values; NaN when there are none (no warning).
+
+    >>> finite_mean([1.0, np.nan, 3.0]), finite_mean([np.nan])
+    (2.0, nan)
+    """
+    x = np.asarray(x, dtype=float)
+    finite = np.isfinite(x)
+    return float(x[finite].mean()) if finite.any() else float("nan")

@@ -317,6 +317,8 @@ def export(model, objective, recording, train_idx, val_idx, info) -> tuple[dict,
     """The arrays and scalar metrics of a trained model on the validation trials (in Hz)."""
     import torch
 
+    from training.ei_rnn import spectral_radius
+
     unit, dt_s = info["rate_unit_hz"], info["dt_ms"] / 1000.0
     sigma = info["sigma_bins"]
     model.eval()
@@ -372,16 +374,16 @@ def export(model, objective, recording, train_idx, val_idx, info) -> tuple[dict,
         arrays["attention_mean"] = np.stack([a[cond_index == c].mean(axis=(0, 1))
                                              for c in range(recording.n_conditions)])
         arrays.update({f"attention_{k}": v for k, v in model.embed.qkv().items()})
-    summary = {"val_correlation": _nanmean(r), "val_correlation_E": _nanmean(r[e_mask]),
-               "val_correlation_I": _nanmean(r[~e_mask]),
+    summary = {"val_correlation": population.finite_mean(r), "val_correlation_E": population.finite_mean(r[e_mask]),
+               "val_correlation_I": population.finite_mean(r[~e_mask]),
                "val_correlation_median": float(np.nanmedian(r)),
                "neurons_above_0.9": int(np.sum(r > 0.9)),
-               "fano_model": _nanmean(fano_model), "fano_target": _nanmean(fano_target),
+               "fano_model": population.finite_mean(fano_model), "fano_target": population.finite_mean(fano_target),
                "mean_rate_model_hz": float(model_hz.mean()),
                "mean_rate_target_hz": float(target_hz.mean()),
                "decoding_accuracy": decoding,
                "pca_variance_real_top3": float(explained[:3].sum()),
-               "spectral_radius": _spectral_radius(arrays["W_rec"]),
+               "spectral_radius": spectral_radius(arrays["W_rec"]),
                "condition_labels_json": json.dumps(info["condition_labels"]),
                **{k: v for k, v in info.items() if not isinstance(v, list)}}
     return arrays, summary
@@ -399,15 +401,6 @@ def _fit_readout(model, train_rates, train_conditions, val_rates, val_conditions
     w = np.linalg.solve(x.T @ x + ridge * len(x) * np.eye(x.shape[1]), x.T @ y).T
     predicted = (features(val_rates) @ w.T).argmax(axis=1)
     return w, float(np.mean(predicted == val_conditions.cpu().numpy()))
-
-
-def _spectral_radius(w) -> float:
-    return float(np.abs(np.linalg.eigvals(np.asarray(w, float))).max())
-
-
-def _nanmean(x) -> float:
-    x = np.asarray(x, dtype=float)
-    return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
 
 
 def _write_files(out_dir: Path, arrays: dict, model, run_config: dict, info: dict,

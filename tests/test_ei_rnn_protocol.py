@@ -138,6 +138,21 @@ def test_load_model_reproduces_the_exported_rates(quick_run):
     assert unit == pytest.approx(result.attrs["rate_unit_hz"])
 
 
+def test_readout_of_the_exported_rates_gives_the_reported_decoding(quick_run):
+    """model.readout (torch, E units only) on the exported validation rates decodes the
+    conditions as well as the protocol's ridge decoder reported (numpy)."""
+    out, _ = quick_run
+    model, unit = ei_rnn.load_model(out)
+    rates = torch.as_tensor(np.load(out / "outputs/val_model_rates.npy") / unit,
+                            dtype=torch.float32)
+    labels = np.load(out / "outputs/val_trial_conditions.npy")
+    index = np.searchsorted(np.unique(labels), labels)
+    with torch.no_grad():
+        predicted = model.readout(rates.mean(dim=1)).argmax(dim=1).numpy()
+    accuracy = load(out / "results.h5").point.attrs["decoding_accuracy"]
+    assert np.mean(predicted == index) == pytest.approx(accuracy)
+
+
 # ----------------------------------------------------------------------------- resume
 def test_resume_on_the_command_line_equals_a_straight_run(tmp_path, capsys):
     assert main(["run", QUICK, "--out", str(tmp_path / "a"),

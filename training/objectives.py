@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from analysis.population import count_fano_factors, neuron_correlations
+from analysis.population import count_fano_factors, finite_mean, neuron_correlations
 from training import losses as L
 
 __all__ = ["Trials", "ActivityFit"]
@@ -177,7 +177,7 @@ class ActivityFit:
         correlations = self.correlations(rates)
         self._last_val = (model, rates)
         return {"val_loss": float(terms["total"]),
-                "val_correlation": float(np.nanmean(correlations)),
+                "val_correlation": finite_mean(correlations),
                 "val_L_neuron": float(terms["L_neuron"]), "val_L_trial": float(terms["L_trial"])}
 
     def correlations(self, rates) -> np.ndarray:
@@ -211,15 +211,15 @@ class ActivityFit:
         fano_real = count_fano_factors(self.recorded_counts(self.val), conditions, window)
         h0 = model.initial_state.detach().cpu().numpy()
         return {"neuron_correlations": [None if not np.isfinite(v) else float(v) for v in r],
-                "correlation_E": _nanmean(r[e]), "correlation_I": _nanmean(r[~e]),
+                "correlation_E": finite_mean(r[e]), "correlation_I": finite_mean(r[~e]),
                 "h0_mean": float(h0.mean()), "h0_std": float(h0.std()),
                 "h0_min": float(h0.min()), "h0_max": float(h0.max()),
-                "fano_model": _nanmean(fano_model), "fano_real": _nanmean(fano_real)}
+                "fano_model": finite_mean(fano_model), "fano_real": finite_mean(fano_real)}
 
     @staticmethod
     def format_details(d: dict) -> list[str]:
         r = np.array([np.nan if v is None else v for v in d["neuron_correlations"]])
-        return [f"val_corr   mean {_nanmean(r):.3f}  E {d['correlation_E']:.3f}  "
+        return [f"val_corr   mean {finite_mean(r):.3f}  E {d['correlation_E']:.3f}  "
                 f"I {d['correlation_I']:.3f}  median {np.nanmedian(r):.3f}  "
                 f"min {np.nanmin(r):.3f}  neurons > 0.9: {int(np.sum(r > 0.9))}/{r.size}",
                 f"h0         mean {d['h0_mean']:.3f}  std {d['h0_std']:.3f}  "
@@ -243,8 +243,3 @@ def _weights(model) -> list:
     if hasattr(model, "w_in"):
         found.append(model.w_in)
     return found
-
-
-def _nanmean(x) -> float:
-    x = np.asarray(x, dtype=float)
-    return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
