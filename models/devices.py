@@ -85,3 +85,33 @@ def backend(name: str = "runtime", *, build_root: str | Path | None = None, keep
         b2.set_device("runtime")
         if not keep:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+def drop_debug_files() -> None:
+    """Stop Brian2's per-process debug log and script copy, and delete them.
+
+    Brian2 writes ``brian_debug_*.log`` and ``brian_script_*.py`` into the
+    temporary folder at import and keeps them when a process dies by an
+    uncaught exception or a signal.  The suite reports its own errors (one
+    line, the traceback in the run folder's ``error.log``), so these files
+    would only pile up; this removes them for the calling process.
+    """
+    import logging
+    import os
+
+    from brian2.utils.logger import BrianLogger
+
+    handler = BrianLogger.file_handler
+    if handler is not None:
+        logging.getLogger("brian2").removeHandler(handler)
+        handler.close()
+        BrianLogger.file_handler = None
+    for attribute in ("tmp_log", "tmp_script"):
+        path = getattr(BrianLogger, attribute, None)
+        if path:
+            for candidate in (path, f"{path}.1"):
+                with contextlib.suppress(OSError):
+                    os.remove(candidate)
+            setattr(BrianLogger, attribute, None)
+    b2.prefs["logging.file_log"] = False
+    b2.prefs["logging.save_script"] = False

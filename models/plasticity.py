@@ -193,7 +193,7 @@ def stp_steady_state(U: float, tau_f, tau_d, rate) -> dict:
 
     >>> s = stp_steady_state(0.5, 0 * ms, 800 * ms, 1 * Hz)
     >>> round(s["u"], 3), round(s["x"], 3), round(s["efficacy"], 3)
-    (0.5, 0.778, 0.389)
+    (0.5, 0.833, 0.416)
     """
     import numpy as np
 

@@ -114,16 +114,15 @@ def build(structure: Structure, params: lif.LIFParams, inputs: InputParams, *,
 
     recurrent = b2.Synapses(neurons, neurons, model=lif.SYNAPSE_MODEL, on_pre=lif.ON_PRE,
                             dt=dt, name="recurrent", namespace={})
-    recurrent.connect(i=(structure.pre[None, :] + offsets).ravel(),
-                      j=(structure.post[None, :] + offsets).ravel())
-    recurrent.w = np.tile(structure.weight * float(v_unit), n_replicas) * b2.volt
+    if connect(recurrent, (structure.pre[None, :] + offsets).ravel(),
+               (structure.post[None, :] + offsets).ravel()):
+        recurrent.w = np.tile(structure.weight * float(v_unit), n_replicas) * b2.volt
 
     background = b2.PoissonGroup(n, rates=inputs.background_rate, dt=dt, name="background")
     to_background = b2.Synapses(background, neurons, on_pre=BACKGROUND_ON_PRE, dt=dt,
                                 name="background_synapses",
                                 namespace={"w_background": inputs.background_weight * v_unit})
-    to_background.connect(i=np.tile(np.arange(n), n_replicas),
-                          j=(np.arange(n)[None, :] + offsets).ravel())
+    connect(to_background, np.tile(np.arange(n), n_replicas), (np.arange(n)[None, :] + offsets).ravel())
     objects = [neurons, recurrent, background, to_background]
 
     if inputs.n_channels > 0:
@@ -135,7 +134,7 @@ def build(structure: Structure, params: lif.LIFParams, inputs: InputParams, *,
                                   namespace={"w_channel": inputs.channel_weight * v_unit})
         ch_i = np.concatenate([np.full(t.size, c) for c, t in enumerate(structure.channel_targets)])
         ch_j = np.concatenate(structure.channel_targets)
-        to_channels.connect(i=np.tile(ch_i, n_replicas), j=(ch_j[None, :] + offsets).ravel())
+        connect(to_channels, np.tile(ch_i, n_replicas), (ch_j[None, :] + offsets).ravel())
         objects += [channels, to_channels]
 
     if perturbations:
@@ -147,6 +146,24 @@ def build(structure: Structure, params: lif.LIFParams, inputs: InputParams, *,
         objects.append(b2.StateMonitor(neurons, "v", record=True, dt=dt, name="v_monitor"))
     net = b2.Network(*objects)
     return net, {obj.name: obj for obj in objects}
+
+
+def connect(synapses: b2.Synapses, i: np.ndarray, j: np.ndarray) -> bool:
+    """``synapses.connect(i=i, j=j)``, or switch the object off when the arrays are empty.
+
+    Brian2 cannot connect empty index arrays (it takes their maximum) and
+    refuses to run a Synapses object never connected; an inactive one
+    transmits nothing, which is
+    what a network without recurrent synapses, an input channel reaching no
+    neuron or a perturbed neuron without targets should do.  Returns whether
+    any synapse was made.
+    """
+    i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
+    if i.size == 0:
+        synapses.active = False
+        return False
+    synapses.connect(i=i, j=j)
+    return True
 
 
 def _perturbation_objects(structure, perturbations, neurons, n, v_unit, dt):
@@ -163,8 +180,8 @@ def _perturbation_objects(structure, perturbations, neurons, n, v_unit, dt):
         syn_w.append(structure.weight[out])
     synapses = b2.Synapses(generator, neurons, model=lif.SYNAPSE_MODEL, on_pre=lif.ON_PRE, dt=dt,
                            name="perturbation_synapses", namespace={})
-    synapses.connect(i=np.concatenate(syn_i), j=np.concatenate(syn_j))
-    synapses.w = np.concatenate(syn_w) * float(v_unit) * b2.volt
+    if connect(synapses, np.concatenate(syn_i), np.concatenate(syn_j)):
+        synapses.w = np.concatenate(syn_w) * float(v_unit) * b2.volt
     return [generator, synapses]
 
 

@@ -67,13 +67,45 @@ def recurrent_connections(n_neurons: int, connection_prob: float, rng: np.random
     return pre[order].astype(np.int32), post[order].astype(np.int32)
 
 
-def truncated_normal(rng: np.random.Generator, std: float, size: int, low: float) -> np.ndarray:
-    """Normal(0, std) samples redrawn until every value is > ``low``."""
-    x = rng.normal(0.0, std, size) if std > 0 else np.zeros(size)
+def truncated_normal(rng: np.random.Generator, std: float, size: int, low: float,
+                     max_rounds: int = 64) -> np.ndarray:
+    """Normal(0, ``std``) samples conditioned on being > ``low``.
+
+    Values are redrawn where they fall at or below ``low`` (so a seed gives the
+    same numbers as plain rejection sampling whenever that finishes quickly);
+    after ``max_rounds`` rounds the few values left are drawn from the
+    truncated normal directly (``scipy.stats.truncnorm``, by its inverse
+    CDF), so the loop always ends, even when almost every draw is rejected.
+    An impossible request (no spread and ``low >= 0``) is a ``ValueError``.
+
+    >>> x = truncated_normal(np.random.default_rng(0), 1.0, 1000, low=3.0)
+    >>> bool((x > 3).all()), x.size
+    (True, 1000)
+    >>> truncated_normal(np.random.default_rng(0), 0.0, 3, low=0.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: no value of Normal(0, 0) lies above low=0.0: give a spread > 0 or low < 0
+    """
+    if not (np.isfinite(std) and np.isfinite(low)) or std < 0:
+        raise ValueError(f"std must be finite and >= 0 and low finite; got std={std}, low={low}")
+    if std == 0:
+        if low >= 0:
+            raise ValueError(f"no value of Normal(0, 0) lies above low={low}: give a spread > 0 "
+                             "or low < 0")
+        return np.zeros(size)
+    x = rng.normal(0.0, std, size)
     bad = x <= low
-    while bad.any():
+    for _ in range(max_rounds):
+        if not bad.any():
+            return x
         x[bad] = rng.normal(0.0, std, int(bad.sum()))
         bad = x <= low
+    if bad.any():
+        from scipy.stats import truncnorm
+
+        tail = truncnorm.rvs(low / std, np.inf, scale=std, size=int(bad.sum()), random_state=rng)
+        # the tail's lowest values can round onto the bound itself
+        x[bad] = np.maximum(tail, np.nextafter(low, np.inf))
     return x
 
 

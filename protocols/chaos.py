@@ -34,6 +34,7 @@ from analysis import chaos as chaos_measures
 from analysis import complexity, plots, spikes as spike_stats
 from analysis.reports import write_report
 from analysis.results import ResultWriter, load
+from protocols import outdir
 from protocols.config import ConfigError, Field
 
 NAME = "chaos"
@@ -106,22 +107,102 @@ class Drawn(NamedTuple):
 
 
 def validate(config) -> None:
-    """Checks across keys that the schema cannot express; ``ConfigError`` names the key."""
-    net_cfg, pr_cfg = config.network, config.protocol
+    """Checks across keys that the schema cannot express; ``ConfigError`` names the key.
+
+    Everything a point needs is checked here, before any network is drawn, so
+    an accepted config runs to the end: the perturbed neurons exist, the
+    thresholds can be drawn above the reset, the windows fit in the
+    observation, and the number of time steps and bins is bounded.
+    """
+    from brian2 import mV
+
+    from protocols.resources import MAX_STEPS
+
+    source = config.source
+    net_cfg, in_cfg, pr_cfg = config.network, config.input, config.protocol
     if pr_cfg.n_perturbations > net_cfg.n_neurons:
-        raise ConfigError(config.source, "protocol.n_perturbations",
+        raise ConfigError(source, "protocol.n_perturbations",
                           f"got {pr_cfg.n_perturbations}, more than network.n_neurons "
                           f"({net_cfg.n_neurons}); each trial perturbs a different neuron, so "
-                          f"allowed is 0 to {net_cfg.n_neurons}")
+                          f"allowed is 1 to {net_cfg.n_neurons}")
     for key in ("v_rest", "v_reset"):
         if getattr(net_cfg, key) >= net_cfg.v_th_mean:
-            raise ConfigError(config.source, f"network.{key}",
+            raise ConfigError(source, f"network.{key}",
                               f"got {getattr(net_cfg, key)}, not below network.v_th_mean "
                               f"({net_cfg.v_th_mean}); it must lie below the mean threshold")
+    # thresholds are Normal(v_th_mean, v_th_std) kept > v_reset + 1 mV (models.structure)
+    v_unit = net_cfg.v_th_mean - net_cfg.v_rest
+    gap = float((net_cfg.v_reset + 1 * mV - net_cfg.v_th_mean) / v_unit)  # in units of v_th_std
+    if gap >= 0 and (net_cfg.v_th_std == 0 or gap / net_cfg.v_th_std > 5):
+        raise ConfigError(source, "network.v_th_std",
+                          f"got {net_cfg.v_th_std} with network.v_reset {net_cfg.v_reset} and "
+                          f"network.v_th_mean {net_cfg.v_th_mean}: every threshold must lie more "
+                          "than 1 mV above the reset, which this spread (almost) never gives; "
+                          f"lower network.v_reset below {net_cfg.v_th_mean - 1 * mV} or widen "
+                          "network.v_th_std")
     if pr_cfg.bin < pr_cfg.dt or pr_cfg.bin > pr_cfg.observation:
-        raise ConfigError(config.source, "protocol.bin",
+        raise ConfigError(source, "protocol.bin",
                           f"got {pr_cfg.bin}; allowed is from protocol.dt ({pr_cfg.dt}) to "
                           f"protocol.observation ({pr_cfg.observation})")
+    if pr_cfg.fano_window < pr_cfg.bin or pr_cfg.fano_window > pr_cfg.observation:
+        raise ConfigError(source, "protocol.fano_window",
+                          f"got {pr_cfg.fano_window}; allowed is from protocol.bin ({pr_cfg.bin}) "
+                          f"to protocol.observation ({pr_cfg.observation})")
+    if pr_cfg.baseline < pr_cfg.dt:
+        raise ConfigError(source, "protocol.baseline",
+                          f"got {pr_cfg.baseline}; the auxiliary spike comes after the baseline, "
+                          f"which must last at least one step (protocol.dt = {pr_cfg.dt})")
+    steps = float((pr_cfg.baseline + pr_cfg.observation) / pr_cfg.dt)
+    if steps > MAX_STEPS:
+        raise ConfigError(source, "protocol.observation",
+                          f"protocol.baseline + protocol.observation is {steps:.3g} steps of "
+                          f"protocol.dt ({pr_cfg.dt}); allowed are at most {MAX_STEPS:.0e} steps "
+                          f"({MAX_STEPS * pr_cfg.dt} of network time)")
+    intervals = float((pr_cfg.baseline + pr_cfg.observation) / in_cfg.channel_interval)
+    if in_cfg.n_channels and intervals > MAX_STEPS:
+        raise ConfigError(source, "input.channel_interval",
+                          f"got {in_cfg.channel_interval}: {intervals:.3g} rate intervals per "
+                          f"channel; allowed are at most {MAX_STEPS:.0e} (an interval of at least "
+                          f"{(pr_cfg.baseline + pr_cfg.observation) / MAX_STEPS})")
+
+
+#: rate assumed by the memory estimate for the recorded spikes (runs above it need more)
+ESTIMATE_RATE_HZ = 100.0
+#: what one Python process with Brian2, numpy and the suite loaded holds before any network
+PROCESS_BYTES = 300 * 2**20
+
+
+def point_memory(config) -> tuple[float, str]:
+    """Peak bytes of one point (drawing, Brian2 objects, spikes, measures) and what dominates.
+
+    An upper-bound estimate from the config alone, made before anything is
+    built: the structure is drawn from ``n x n`` random matrices, Brian2 holds
+    about 60 bytes per synapse and 100 per neuron, spikes are recorded at up
+    to :data:`ESTIMATE_RATE_HZ` per neuron, and each trial's binned matrices
+    are compared in memory.
+    """
+    net_cfg, in_cfg, pr_cfg = config.network, config.input, config.protocol
+    n, replicas = net_cfg.n_neurons, pr_cfg.n_perturbations + 1
+    duration_s = float(pr_cfg.baseline + pr_cfg.observation)
+    draw_bytes = (17 if net_cfg.fixed_indegree else 9) * float(n) ** 2
+    synapses = replicas * (net_cfg.connection_prob * n * (n - 1) + n
+                           + in_cfg.n_channels * in_cfg.channel_connectivity * n)
+    spikes = replicas * n * ESTIMATE_RATE_HZ * duration_s
+    n_bins = float(pr_cfg.observation / pr_cfg.bin)
+    measure_bytes = n * n_bins * 12 + pr_cfg.n_perturbations * n_bins * 4
+    table = in_cfg.n_channels * (duration_s / float(in_cfg.channel_interval) + 2) * 8
+    parts = {"structure": draw_bytes, "synapses": 60 * synapses,
+             "neurons": 100 * replicas * n, "spikes": 32 * spikes, "measures": measure_bytes,
+             "input table": table}
+    biggest = max(parts, key=parts.get)
+    detail = (f"{replicas} x {n} neurons, {synapses:.3g} synapses; most for the "
+              f"{biggest}")
+    return PROCESS_BYTES + sum(parts.values()), detail
+
+
+def estimate_memory(config, jobs=None) -> tuple[float, str]:
+    """Peak bytes of a chaos run (one point) and what dominates it."""
+    return point_memory(config)
 
 
 def draw(config, block: int = 0) -> Drawn:
@@ -321,7 +402,7 @@ def versions() -> dict:
 
 def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: bool = False) -> Path:
     """Run one chaos point and write ``out_dir/results.h5``."""
-    out_dir = Path(out_dir)
+    out_dir = outdir.claim(out_dir, NAME)  # a folder of its own (see protocols.outdir)
     # 1. config (validated by the caller) -> 2. build -> 3. run -> 4. analyse, in simulate_point
     writer = ResultWriter(out_dir, NAME, config.to_yaml(), config.seed.session, versions(),
                           resume=resume)

@@ -169,8 +169,9 @@ def _positive_int(text: str) -> int:
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", metavar="CONFIG", type=Path, help="YAML config file")
-    parser.add_argument("--out", metavar="DIR", type=Path, default=None,
-                        help="output folder (default: results/<config name>)")
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="output folder: new, empty, or this experiment's own "
+                             "(default: results/<config name>)")
     parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[],
                         dest="overrides",
                         help="override a config key, value read as YAML "
@@ -182,6 +183,9 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Brian2 back-end (default: runtime)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run in the same output folder")
+    parser.add_argument("--check", action="store_true",
+                        help="check the config, the data it names, the memory it needs and the "
+                             "output folder, then stop without running or writing anything")
 
 
 # ----------------------------------------------------------------------------- commands
@@ -213,6 +217,8 @@ def _cmd_list(args) -> int:
 
 def _run_protocol(args, *, expected: str | None = None) -> int:
     """Shared by ``snnsuite run`` and ``python -m protocols.<name>``."""
+    from protocols import outdir, resources
+
     # 1. the protocol named by the config, and the whole config checked against it
     experiment = read_experiment(args.config)
     if expected is not None and experiment != expected:
@@ -221,24 +227,91 @@ def _run_protocol(args, *, expected: str | None = None) -> int:
                           f"(use: snnsuite run {args.config})")
     module = _import_protocol(experiment, str(args.config))
     config = load_config(args.config, module.SCHEMA, args.overrides)
+    _drop_brian_debug_files()
     if hasattr(module, "validate"):  # checks across keys, still before any simulation
         module.validate(config)
-    out_dir = args.out if args.out is not None else Path("results") / Path(args.config).stem
+    out_dir = outdir.check_text(args.out) if args.out is not None else \
+        Path("results") / Path(args.config).stem
+    # 2. what the run depends on, before anything is written: data, memory, the folder
+    if hasattr(module, "preflight"):
+        module.preflight(config, out_dir=out_dir, resume=args.resume)
+    if hasattr(module, "estimate_memory"):
+        need, detail = module.estimate_memory(config, jobs=args.jobs)
+        resources.check_memory(need, experiment, detail)
+    outdir.check_input_inside(out_dir, args.config, config.to_yaml())
+    outdir.claim(out_dir, experiment, dry_run=args.check)
+    if args.check:
+        print(f"snnsuite: {experiment} from {_shown(args.config)}: config, data, memory and "
+              f"output folder {_shown(out_dir)} checked; nothing was run or written")
+        return 0
     print(f"snnsuite: {experiment} from {_shown(args.config)} -> {_shown(out_dir)} "
           f"(backend {args.backend}{', resuming' if args.resume else ''})", flush=True)
-    # 2. run: the protocol writes the result file
-    results_path = Path(module.run(config, out_dir, backend=args.backend, jobs=args.jobs,
-                                   resume=args.resume))
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    (Path(out_dir) / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
-    # 3. report: figures and report.md from the result file alone
-    report_path = module.report(results_path, out_dir)
+    try:
+        # 3. run: the protocol writes the result file
+        results_path = Path(module.run(config, out_dir, backend=args.backend, jobs=args.jobs,
+                                       resume=args.resume))
+        (Path(out_dir) / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
+        # 4. report: figures and report.md from the result file alone
+        report_path = module.report(results_path, out_dir)
+    except (KeyboardInterrupt, *_user_errors()):
+        raise
+    except OSError as exc:
+        if _environment_problem(exc):
+            raise
+        raise RunFailed(_failure(experiment, out_dir, exc)) from exc
+    except Exception as exc:  # a bug or a failure inside Brian2/torch: one line, traceback kept
+        raise RunFailed(_failure(experiment, out_dir, exc)) from exc
     report_path = Path(report_path) if report_path else Path(out_dir) / "report.md"
     print(f"results: {_shown(results_path)}")
     print(f"figures: {_shown(Path(out_dir) / 'figures')}/")
     print(f"report:  {_shown(report_path)}")
     print(f"config:  {_shown(Path(out_dir) / 'config.yaml')}")
     return 0
+
+
+class RunFailed(Exception):
+    """A run that started and failed for a reason that is not the input's (exit 1)."""
+
+
+def _failure(experiment: str, out_dir: Path, exc: BaseException) -> str:
+    """One line for a failed run; the traceback goes to ``out_dir/error.log``."""
+    import traceback
+
+    log = Path(out_dir) / "error.log"
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"--- {experiment} failed ---\n{text}")
+        where = f"traceback in {_shown(log)}"
+    except OSError:
+        where = "the traceback could not be saved"
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return (f"the {experiment} run failed: {type(exc).__name__}: {first} ({where}); "
+            f"finished work is kept in {_shown(out_dir)}: fix the cause and rerun with --resume, "
+            "or remove the folder")
+
+
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR,
+                       errno.EISDIR, errno.EEXIST, errno.EDQUOT, errno.ENAMETOOLONG, errno.EMFILE}
+_ENVIRONMENT_TEXT = ("No space left", "Read-only file system", "Permission denied",
+                     "Disk quota exceeded")
+
+
+def _environment_problem(exc: BaseException) -> bool:
+    """An ``OSError`` the machine caused (disk full, no permission, read-only, ...)."""
+    if not isinstance(exc, OSError):
+        return False
+    return exc.errno in _ENVIRONMENT_ERRNOS or any(t in str(exc) for t in _ENVIRONMENT_TEXT)
+
+
+def _drop_brian_debug_files() -> None:
+    """Brian2's temporary debug log and script copy are not kept (see models.devices)."""
+    if "brian2" in sys.modules:
+        try:
+            from models.devices import drop_debug_files
+        except ImportError:
+            return
+        drop_debug_files()
 
 
 def _result_protocol(path: Path) -> str:
@@ -263,7 +336,12 @@ def _cmd_report(args) -> int:
         raise UsageError(f"{path}: written by protocol {protocol!r}, which this version does "
                          f"not know; known: {_known()}")
     module = _import_protocol(protocol)
-    out_dir = Path(args.out) if args.out is not None else path.parent
+    from protocols import outdir
+
+    out_dir = outdir.check_text(args.out) if args.out is not None else path.parent
+    # the folder of a verified results.h5 is that run's own; any other needs the rule
+    outdir.claim(out_dir, protocol, adopt=out_dir.resolve() == path.parent.resolve()
+                 and path.name == "results.h5")
     report_path = module.report(path, out_dir)
     report_path = Path(report_path) if report_path else out_dir / "report.md"
     print(f"figures: {_shown(out_dir / 'figures')}/")
@@ -295,20 +373,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that runs stop as on Ctrl+C (workers too)."""
+
+
+EXIT_FAILED = 1         # a run that started and failed (traceback in the folder's error.log)
+EXIT_TERMINATED = 143   # 128 + SIGTERM
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def _dispatch(parser: argparse.ArgumentParser, argv, call) -> int:
-    """Parse, call, and turn user errors and Ctrl+C into messages and exit codes."""
+    """Parse, call, and turn user errors, signals and failures into messages and exit codes."""
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    import signal
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
         return call(args)
+    except Terminated:
+        print("snnsuite: terminated; finished work is kept: rerun with --resume to continue",
+              file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("snnsuite: interrupted; rerun with --resume to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
     except _user_errors() as exc:
         print(f"snnsuite: error: {_message(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except RunFailed as exc:
+        print(f"snnsuite: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        if not _environment_problem(exc):
+            raise
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"snnsuite: error: {where}{exc.strerror or exc}; finished work is kept: free the "
+              "space or fix the permission, then rerun with --resume", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+        _drop_brian_debug_files()
 
 
 def main(argv=None) -> int:

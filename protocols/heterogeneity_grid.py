@@ -26,9 +26,8 @@ from analysis import plots, stats
 from analysis.reports import write_report
 from analysis.results import ResultWriter, load
 from protocols import chaos
-from protocols.config import Field, UsageError
-
-validate = chaos.validate  # the same cross-key checks for every point
+from protocols import outdir
+from protocols.config import ConfigError, Field, UsageError
 
 NAME = "heterogeneity_grid"
 
@@ -46,12 +45,63 @@ AXES = ("v_th_std", "g_std")
 MEASURES = ("lz_mean", "lz_entropy_mean", "hamming_mean", "rate_mean", "cv_mean", "fano_mean")
 
 
+def validate(config) -> None:
+    """The grid's own checks, then :func:`protocols.chaos.validate` for its points.
+
+    Axes must not repeat a value (two points would share one name's place in
+    the heatmaps) and the grid may hold at most
+    :data:`protocols.resources.MAX_POINTS` points, refused before any task is
+    made.  The chaos checks run with the smallest spreads of the axes, the
+    hardest case for drawing thresholds above the reset.
+    """
+    from protocols.resources import MAX_POINTS
+
+    source = config.source
+    for axis in AXES:
+        values = list(getattr(config.grid, axis))
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        if repeated:
+            raise ConfigError(source, f"grid.{axis}",
+                              f"repeats {', '.join(f'{v:g}' for v in repeated)}; each value may "
+                              "appear once (use {start, stop, num} or a list of distinct values)")
+    n_points = len(config.grid.v_th_std) * len(config.grid.g_std)
+    if n_points > MAX_POINTS:
+        raise ConfigError(source, "grid", f"{len(config.grid.v_th_std)} x "
+                          f"{len(config.grid.g_std)} = {n_points} points; allowed are at most "
+                          f"{MAX_POINTS} points per run (split the grid into several runs)")
+    hardest = config.replace(**{"network.v_th_std": min(config.grid.v_th_std),
+                                "network.g_std": min(config.grid.g_std)})
+    try:
+        chaos.validate(hardest)
+    except ConfigError as exc:
+        if exc.key != "network.v_th_std":
+            raise
+        raise ConfigError(source, "grid.v_th_std", exc.problem.replace(
+            "network.v_th_std", "grid.v_th_std")) from None
+
+
+def estimate_memory(config, jobs=None) -> tuple[float, str]:
+    """Peak bytes of the grid: one point per worker at once, plus the parent's tasks."""
+    from protocols.resources import workers
+
+    n_points = len(config.grid.v_th_std) * len(config.grid.g_std)
+    n_workers = workers(jobs, n_points)
+    largest = config.replace(**{"network.v_th_std": max(config.grid.v_th_std),
+                                "network.g_std": max(config.grid.g_std)})
+    point, detail = chaos.point_memory(largest)
+    need = n_workers * point + chaos.PROCESS_BYTES + 20_000 * n_points
+    return need, f"{n_workers} workers at once, each {detail}"
+
+
 def point_name(i: int, j: int) -> str:
     return f"v{i:03d}_g{j:03d}"
 
 
 def _compute(config, i: int, j: int, block: int, backend: str, build_root: str):
     """One grid point (runs in a worker process)."""
+    from models.devices import drop_debug_files
+
+    drop_debug_files()  # a worker stopped by a signal must not leave Brian2's temp files
     attrs, datasets = chaos.simulate_point(config, block=block, backend=backend,
                                            build_root=build_root)
     attrs.update(i=i, j=j, worker_pid=os.getpid())
@@ -94,7 +144,7 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
     """Run (or resume) the grid into ``out_dir/results.h5``."""
     from tqdm.auto import tqdm
 
-    out_dir = Path(out_dir)
+    out_dir = outdir.claim(out_dir, NAME)  # a folder of its own (see protocols.outdir)
     v_axis, g_axis = np.asarray(config.grid.v_th_std), np.asarray(config.grid.g_std)
     writer = ResultWriter(out_dir, NAME, config.to_yaml(), config.seed.session, chaos.versions(),
                           axes={"v_th_std": v_axis, "g_std": g_axis}, resume=resume)

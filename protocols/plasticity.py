@@ -28,6 +28,7 @@ from pathlib import Path
 
 from analysis.reports import write_report
 from analysis.results import ResultWriter, load
+from protocols import outdir
 from protocols.config import Field
 
 NAME = "plasticity"
@@ -82,7 +83,7 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
     from models import devices, rng
 
     kind = config.protocol.kind
-    out_dir = Path(out_dir)
+    out_dir = outdir.claim(out_dir, NAME)  # a folder of its own (see protocols.outdir)
     writer = ResultWriter(out_dir, NAME, config.to_yaml(), config.seed.session, versions(),
                           resume=resume)
     if not writer.completed():

@@ -174,10 +174,16 @@ def test_ctrl_c_suggests_resume(fake, capsys):
     assert "interrupted; rerun with --resume to continue" in capsys.readouterr().err
 
 
-def test_programming_errors_are_not_hidden(fake):
+def test_programming_errors_are_not_hidden(fake, capsys):
+    """A failure inside a run: exit 1, one line naming the exception, the traceback kept
+    in the run folder's error.log, the folder kept for --resume."""
     fake.fail_with = ZeroDivisionError("bug")
-    with pytest.raises(ZeroDivisionError):
-        cli.main(["run", "configs/fake.yaml"])
+    assert cli.main(["run", "configs/fake.yaml"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "ZeroDivisionError: bug" in err and "--resume" in err
+    log = Path("results/fake/error.log").read_text()
+    assert "Traceback" in log and "ZeroDivisionError: bug" in log
 
 
 @pytest.mark.parametrize("argv", [
