@@ -28,8 +28,8 @@ given and what is allowed.  Keys left out take the schema's default.
 Field kinds
 -----------
 ``int``, ``float``, ``bool``, ``str``
-    Plain YAML values.  A float accepts integers and number strings such as
-    ``1e-3`` (which YAML 1.1 reads as text); an int accepts integers only.
+    Plain YAML values.  A float accepts integers, and number strings such as
+    ``"1e-3"``; an int accepts integers only.
 ``quantity``
     A string ``"<number> <unit>"`` parsed by :func:`parse_quantity` and checked
     against the field's ``unit`` (a dimension name from :data:`DIMENSIONS`).
@@ -41,6 +41,37 @@ Field kinds
     A parameter axis: a non-empty list of numbers, or a mapping
     ``{start, stop, num}`` expanded with ``numpy.linspace``; each value is
     checked against the bounds.  Stored as a tuple of floats.
+
+Reading YAML
+------------
+Files and ``--set`` values are read as YAML 1.2 with its core schema, not
+PyYAML's default YAML 1.1: only ``true``/``false`` (also ``True``, ``TRUE``,
+...) are booleans, only ``null``, ``~`` and nothing are null, integers are
+decimal (``017`` is 17; ``0o17`` and ``0x1F`` are octal and hex), floats are
+decimal (``0.5``, ``1e-3``, ``1.``).  Everything else is text: ``yes``, ``no``,
+``on``, ``off``, ``y``, ``n``, ``1:30``, ``1_000``, ``2001-12-14``, ``.inf``,
+``.nan``.  Tags other than ``!!str``, ``!!int``, ``!!float``, ``!!bool``,
+``!!null``, ``!!seq`` and ``!!map`` are refused.  Anchors, aliases and merge
+keys (``<<: *defaults``, overridden by the mapping's own keys) work.
+
+Hostile input is refused with a :class:`ConfigError` before any Python object
+is built: a key given twice in one mapping (both lines are named), a key that
+is not text (``1:``, ``null:``, a list), and anything beyond
+:data:`MAX_CONFIG_BYTES` (1 MB), :data:`MAX_DEPTH` levels of nesting or
+:data:`MAX_NODES` values once every alias is expanded (alias bombs); also NUL
+bytes and other characters YAML forbids, text that is not UTF-8, files that
+are not regular files (directories, FIFOs, devices), integers outside 64 bits
+and floats beyond the float range.
+
+>>> load_config_text("experiment: demo\\nnet: {flag: no}", {"net": {"flag": Field("bool", False)}})
+Traceback (most recent call last):
+...
+protocols.config.ConfigError: <text>: net.flag: got 'no' (a string); expected true or false
+>>> load_config_text("experiment: demo\\nnet:\\n  flag: true\\n  flag: false\\n",
+...                  {"net": {"flag": Field("bool", False)}})  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+protocols.config.ConfigError: <text>: net.flag: duplicate key on lines 3 and 4; each key ...
 
 Values are stored as ``int``, ``float``, ``bool``, ``str``, Brian2
 ``Quantity`` or tuples of floats.  :meth:`Config.to_yaml` writes the resolved
@@ -66,7 +97,10 @@ import dataclasses
 import difflib
 import functools
 import math
+import os
 import re
+import reprlib
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterable
@@ -78,7 +112,16 @@ __all__ = [
     "ConfigError", "UsageError", "Field", "REQUIRED", "DIMENSIONS", "KINDS",
     "Config", "Section", "parse_quantity", "format_quantity",
     "load_config", "load_config_text", "read_experiment",
+    "MAX_CONFIG_BYTES", "MAX_DEPTH", "MAX_NODES",
 ]
+
+#: Limits on one config, a file or a ``--set`` value; beyond them it is refused
+#: before any Python object is built.  Shipped configs hold at most 1.3 KB, 89
+#: values and 3 levels (top level, section, an axis mapping or list).  Building
+#: 20 000 values takes ~0.3 s with libyaml; 100 000 would take ~1.7 s.
+MAX_CONFIG_BYTES = 1_000_000  # size of the text (1 MB)
+MAX_DEPTH = 32                # lists and mappings inside each other
+MAX_NODES = 20_000            # values (keys included) once every alias is expanded
 
 
 # ----------------------------------------------------------------------------- errors
@@ -95,8 +138,9 @@ class ConfigError(ValueError):
         self.source = None if source is None else str(source)
         self.key = key
         self.problem = problem
-        parts = [p for p in (self.source, key) if p]
-        super().__init__(": ".join([*parts, problem]))
+        parts = [_clip(self.source, 300) if self.source else None, _clip(key, 120) if key else None]
+        message = ": ".join([*(p for p in parts if p), problem])
+        super().__init__(re.sub(r"\s*[\r\n]+\s*", " ", message))  # always one line
 
     def __reduce__(self):  # picklable across worker processes
         return (type(self), (self.source, self.key, self.problem))
@@ -131,7 +175,7 @@ _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _NUMBER_RE = re.compile(rf"\s*({_NUMBER})(.*)", re.DOTALL)
 _UNIT_TOKEN_RE = re.compile(
     r"(?P<pow>\*\*|\^)|(?P<mul>\*)|(?P<div>/)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<int>[+-]?\d+)|(?P<space>\s+)|(?P<bad>.)")
+    r"|(?P<int>[+-]?\d{1,3})|(?P<space>\s+)|(?P<bad>.)")  # powers up to 999
 # the SI base units in Brian2's dimension order (length, mass, time, current,
 # temperature, amount, luminosity): the fallback spelling of any dimension
 _SI_BASE = ("metre", "kilogram", "second", "amp", "kelvin", "mole", "candle")
@@ -199,7 +243,7 @@ def _parse_unit(text: str, full_text: str, dimension_name: str | None):
     position, divide = 0, False
 
     def fail(problem):
-        return ValueError(f"got {full_text!r}: {problem}; {_expected(dimension_name)}")
+        return ValueError(f"got {_show(full_text)}: {problem}; {_expected(dimension_name)}")
 
     while position < len(tokens):
         kind, value = tokens[position]
@@ -208,26 +252,30 @@ def _parse_unit(text: str, full_text: str, dimension_name: str | None):
             position += 1
             kind, value = tokens[position] if position < len(tokens) else ("end", "")
         if kind != "name":
-            raise fail(f"cannot read the unit {text!r}")
+            raise fail(f"cannot read the unit {_show(text)}")
         if value not in registry:
-            close = difflib.get_close_matches(value, _same_dimension_names(dimension_name), n=1)
+            close = (difflib.get_close_matches(value, _same_dimension_names(dimension_name), n=1)
+                     if len(value) < 100 else [])
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise fail(f"unknown unit {value!r}{hint}")
+            raise fail(f"unknown unit {_show(value)}{hint}")
         unit_scale, unit_dim = registry[value]
         exponent = 1
         position += 1
         if position < len(tokens) and tokens[position][0] == "pow":
             if position + 1 >= len(tokens) or tokens[position + 1][0] != "int":
-                raise fail(f"cannot read the unit {text!r} (an exponent must be an integer)")
+                raise fail(f"cannot read the unit {_show(text)} (an exponent must be an integer)")
             exponent = int(tokens[position + 1][1])
             position += 2
         if divide:
             exponent = -exponent
-        scale *= unit_scale ** exponent
+        try:
+            scale *= unit_scale ** exponent
+        except OverflowError:  # 'ms^-999'
+            raise fail(f"the unit {_show(text)} is out of the range of floats") from None
         dim = dim * unit_dim ** exponent
         divide = False
         if position < len(tokens) and tokens[position][0] not in ("mul", "div", "name"):
-            raise fail(f"cannot read the unit {text!r}")
+            raise fail(f"cannot read the unit {_show(text)}")
     return scale, dim
 
 
@@ -288,23 +336,26 @@ def parse_quantity(text: str, dimension_name: str | None):
 
     expected_dim = _dimension(dimension_name)  # validates the name first
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
-        raise ValueError(f"got {text!r} ({_type_name(text)}); {_expected(dimension_name)}")
+        raise ValueError(f"got {_show(text)} ({_type_name(text)}); {_expected(dimension_name)}")
     if not isinstance(text, str):  # a bare YAML number
         if dimension_name == "dimensionless":
             return b2.Quantity(float(text))
-        raise ValueError(f"got {text!r} (a number without a unit); {_expected(dimension_name)}")
+        raise ValueError(f"got {_show(text)} (a number without a unit); "
+                         f"{_expected(dimension_name)}")
     match = _NUMBER_RE.fullmatch(text)
     if match is None:
-        raise ValueError(f"got {text!r} (not a number followed by a unit); "
+        raise ValueError(f"got {_show(text)} (not a number followed by a unit); "
                          f"{_expected(dimension_name)}")
     number, unit_text = float(match.group(1)), match.group(2).strip()
     if not unit_text:
         if dimension_name == "dimensionless":
             return b2.Quantity(number)
-        raise ValueError(f"got {text!r} (a number without a unit); {_expected(dimension_name)}")
+        raise ValueError(f"got {_show(text)} (a number without a unit); "
+                         f"{_expected(dimension_name)}")
     scale, dim = _parse_unit(unit_text, text, dimension_name)
     if expected_dim is not None and dim != expected_dim:
-        raise ValueError(f"got {text!r} ({_describe_dimension(dim)}); {_expected(dimension_name)}")
+        raise ValueError(f"got {_show(text)} ({_describe_dimension(dim)}); "
+                         f"{_expected(dimension_name)}")
     return b2.Quantity(number * scale, dim=dim)
 
 
@@ -409,10 +460,46 @@ def _type_name(value) -> str:
     return f"a {type(value).__name__}"
 
 
+def _clip(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters, with ``...`` where it was cut."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+_SHORT = reprlib.Repr()  # shows a value in a message, however long or nested
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlist = _SHORT.maxtuple = 8
+_SHORT.maxdict, _SHORT.maxlevel, _SHORT.maxlong = 6, 4, 40
+
+
 def _show(value) -> str:
-    """A given value as it appears in messages: strings quoted, numbers plain."""
-    return repr(value) if isinstance(value, str) else (
-        "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value))
+    """A given value as it appears in messages: strings quoted, numbers plain, all short.
+
+    >>> _show("20 ms"), _show(None), _show(True), _show([0.1, 3])
+    ("'20 ms'", 'null', 'true', '[0.1, 3]')
+    >>> _show("x" * 100)
+    "'xxxxxxxxxxxxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxxxxxxxxxxxx'"
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int) and value.bit_length() > 128:  # str() of 10**5000 fails
+        return f"<an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits>"
+    if isinstance(value, (str, list, tuple, dict)):
+        return _SHORT.repr(value)
+    return _clip(str(value))
+
+
+def _name(key) -> str:
+    """A key as it appears in messages: as written when short plain text, else quoted and cut.
+
+    >>> _name("n_neurons"), _name("net\\nwork")
+    ('n_neurons', "'net\\\\nwork'")
+    """
+    text = str(key)
+    if text and text.isprintable() and len(text) <= 60 and text.strip() == text:
+        return text
+    return _SHORT.repr(text)
 
 
 def _as_number(value, what: str) -> float:
@@ -420,7 +507,10 @@ def _as_number(value, what: str) -> float:
     if isinstance(value, bool):
         raise ValueError(f"got {_show(value)} (a boolean); expected {what}")
     if isinstance(value, (int, float, np.integer, np.floating)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond 1.8e308
+            raise ValueError(f"got {_show(value)}; expected a finite number") from None
     elif isinstance(value, str) and re.fullmatch(rf"\s*{_NUMBER}\s*", value):
         number = float(value)
     else:
@@ -545,9 +635,9 @@ class Field:
             allowed = ("start", "stop", "num")
             for key in value:
                 if key not in allowed:
-                    close = difflib.get_close_matches(str(key), allowed, n=1)
+                    close = difflib.get_close_matches(str(key)[:100], allowed, n=1)
                     hint = f"; did you mean {close[0]!r}?" if close else ""
-                    raise ValueError(f"unknown key {str(key)!r} in the axis mapping; allowed: "
+                    raise ValueError(f"unknown key {_show(str(key))} in the axis mapping; allowed: "
                                      f"start, stop, num{hint}")
             missing = [k for k in allowed if k not in value]
             if missing:
@@ -555,8 +645,10 @@ class Field:
             start = _as_number(value["start"], "a number for start")
             stop = _as_number(value["stop"], "a number for stop")
             num = value["num"]
-            if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
-                raise ValueError(f"got num={_show(num)}; expected an integer >= 1")
+            if (isinstance(num, bool) or not isinstance(num, (int, np.integer))
+                    or not 1 <= num <= MAX_NODES):
+                raise ValueError(f"got num={_show(num)}; expected an integer "
+                                 f"1 <= num <= {MAX_NODES}")
             values = [float(v) for v in np.linspace(start, stop, int(num))]
         elif isinstance(value, (list, tuple, np.ndarray)):
             if len(value) == 0:
@@ -773,10 +865,348 @@ _Dumper.add_representer(list, lambda dumper, data: dumper.represent_sequence(
     "tag:yaml.org,2002:seq", data, flow_style=True))
 
 
+# ----------------------------------------------------------------------------- reading YAML
+_TAG = "tag:yaml.org,2002:"
+#: YAML 1.2 core schema: (tag, what a plain scalar of that tag looks like, its first
+#: characters).  Anything else plain is text.  ``<<`` is YAML 1.1's merge key, kept.
+_CORE_SCHEMA = (
+    ("bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
+    ("int", r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+", "-+0123456789"),
+    ("float", r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?", "-+.0123456789"),
+    ("null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
+    ("merge", r"<<", "<"),
+)
+_CORE_PATTERNS = tuple((_TAG + name, re.compile(rf"(?:{pattern})\Z"))
+                       for name, pattern, _ in _CORE_SCHEMA)
+_INT_RE = re.compile(r"([-+]?)([0-9]+)|0o([0-7]+)|0x([0-9a-fA-F]+)")
+_FLOAT_RE = re.compile(_CORE_SCHEMA[2][1])
+# characters YAML does not allow in a stream (PyYAML's own test), NUL first among them
+_NOT_YAML = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+_DEPTH_PROBLEM = (f"nesting deeper than {MAX_DEPTH} levels (lists and mappings inside each "
+                  "other, aliases expanded); a config needs 3")
+_KIND_OF_TAG = {_TAG + "bool": "a boolean", _TAG + "int": "an integer",
+                _TAG + "float": "a float", _TAG + "null": "null"}
+
+
+class _Refused(Exception):
+    """Something a config may not hold, found while reading YAML; becomes a ConfigError.
+
+    ``path`` is where it was found (keys and list indices), for the message.
+    """
+
+    def __init__(self, problem: str, path: tuple = ()):
+        super().__init__(problem)
+        self.problem, self.path = problem, tuple(path)
+
+
+def _line(node) -> int:
+    return node.start_mark.line + 1
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """PyYAML's safe loader (libyaml when installed) reading the YAML 1.2 core schema.
+
+    Only the core tags construct; ints must fit in 64 bits and floats must be
+    finite.  Call it only on text that :func:`_check_events` has passed.
+    """
+
+    yaml_implicit_resolvers: dict = {}
+    yaml_constructors: dict = {}
+
+    def construct_undefined(self, node):
+        raise _Refused(f"line {_line(node)}: the tag {_clip(node.tag, 60)!r} is not allowed; a "
+                       "config holds text, numbers, true/false, null, lists and mappings")
+
+    def construct_core_bool(self, node):
+        text = self.construct_scalar(node)
+        if text not in ("true", "True", "TRUE", "false", "False", "FALSE"):
+            raise _Refused(f"line {_line(node)}: {_show(text)} is tagged as a boolean; "
+                           "expected true or false")
+        return text[0] in "tT"
+
+    def construct_core_int(self, node):
+        text = self.construct_scalar(node)
+        match = _INT_RE.fullmatch(text)
+        if match is None:
+            raise _Refused(f"line {_line(node)}: {_show(text)} is tagged as an integer; expected "
+                           "decimal digits such as 12 (or 0o17, 0x1F)")
+        sign, decimal, octal, hexadecimal = match.groups()
+        digits = decimal or octal or hexadecimal
+        value = None
+        if len(digits) <= 24:  # longer ones are too large anyway: int() of 10**5 digits is slow
+            value = int(digits, 10 if decimal else 8 if octal else 16)
+            value = -value if sign == "-" else value
+        if value is None or not -2 ** 63 <= value < 2 ** 63:
+            shown = text if len(text) <= 24 else f"{text[:12]}... ({len(digits)} digits)"
+            raise _Refused(f"line {_line(node)}: the integer {shown} is too large; integers must "
+                           "lie between -2**63 and 2**63 - 1 (write 1e20 for a large float)")
+        return value
+
+    def construct_core_float(self, node):
+        text = self.construct_scalar(node)
+        if _FLOAT_RE.fullmatch(text) is None:
+            raise _Refused(f"line {_line(node)}: {_show(text)} is tagged as a float; expected a "
+                           "number such as 0.5 or 1e-3")
+        value = float(text)
+        if not math.isfinite(value):  # 1e400
+            raise _Refused(f"line {_line(node)}: the number {_clip(text, 40)} is too large for "
+                           "a float (at most about 1.8e308)")
+        return value
+
+    def construct_mapping(self, node, deep=False):
+        mapping = super().construct_mapping(node, deep=deep)
+        for key in mapping:  # _check_events refuses these first; a second line of defence
+            if not isinstance(key, str):
+                raise _Refused(f"line {_line(node)}: the key {_show(key)} is "
+                               f"{_type_name(key)}; keys must be text")
+        return mapping
+
+
+for _tag, _pattern, _first in _CORE_SCHEMA:
+    _Loader.add_implicit_resolver(_TAG + _tag, re.compile(rf"(?:{_pattern})\Z"), list(_first))
+for _tag, _construct in [
+        ("null", yaml.constructor.SafeConstructor.construct_yaml_null),
+        ("bool", _Loader.construct_core_bool),
+        ("int", _Loader.construct_core_int),
+        ("float", _Loader.construct_core_float),
+        ("str", yaml.constructor.SafeConstructor.construct_yaml_str),
+        ("merge", yaml.constructor.SafeConstructor.construct_yaml_str),  # '<<' not as a key
+        ("seq", yaml.constructor.SafeConstructor.construct_yaml_seq),
+        ("map", yaml.constructor.SafeConstructor.construct_yaml_map)]:
+    _Loader.add_constructor(_TAG + _tag, _construct)
+_Loader.add_constructor(None, _Loader.construct_undefined)
+
+
+def _scalar_tag(event) -> str:
+    """The tag a scalar event resolves to, as the loader will resolve it."""
+    if event.tag not in (None, "!"):
+        return event.tag
+    if event.implicit[0]:  # plain, untagged
+        for tag, pattern in _CORE_PATTERNS:
+            if pattern.match(event.value):
+                return tag
+    return _TAG + "str"
+
+
+class _Frame:
+    """An open list or mapping while :func:`_check_events` walks the events."""
+
+    __slots__ = ("start", "anchor", "height", "mapping", "path", "keys", "key", "index")
+
+    def __init__(self, start: int, anchor, mapping: bool, path: tuple):
+        self.start, self.anchor, self.mapping, self.path = start, anchor, mapping, path
+        self.height = 0       # levels of the deepest child (0: none, or only scalars)
+        self.keys = {}        # key -> line, for duplicates
+        self.key = None       # the key whose value comes next; None: a key comes next
+        self.index = 0        # position of the next list item
+
+
+def _check_events(text: str) -> None:
+    """Refuse alias bombs, deep nesting, duplicate and non-text keys, from the parse events.
+
+    Walks ``yaml.parse`` without recursion and before any node or Python object
+    is built.  An alias counts as many values as the anchored node it names
+    expands to, and reaches as deep; so the bound holds for the data the
+    loader would build, however the aliases nest.
+    """
+    frames = []      # open lists and mappings, innermost last
+    expanded = {}    # anchor -> (values its node expands to, levels it spans)
+    total = 0        # values so far, aliases expanded
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.DocumentStartEvent):
+            expanded = {}  # anchors belong to one document
+            continue
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.CollectionEndEvent):
+            frame = frames.pop()
+            height = frame.height + 1
+            if frame.anchor is not None:
+                expanded[frame.anchor] = (total - frame.start, height)
+            if frames:
+                frames[-1].height = max(frames[-1].height, height)
+            continue
+        if not isinstance(event, yaml.NodeEvent):
+            continue
+        # 1. where the node sits: a key, a mapping's value, a list item, the document
+        parent = frames[-1] if frames else None
+        path = ()
+        if parent is not None and parent.mapping and parent.key is None:
+            _check_key(event, parent, line)
+            path = parent.path
+        elif parent is not None and parent.mapping:
+            path, parent.key = parent.path + (parent.key,), None
+        elif parent is not None:
+            path, parent.index = parent.path + (parent.index,), parent.index + 1
+        # 2. how many values it expands to, and how deep
+        size, height = 1, 0
+        if isinstance(event, yaml.AliasEvent):
+            if any(frame.anchor == event.anchor for frame in frames):
+                raise _Refused(f"line {line}: alias *{_clip(event.anchor, 40)} refers to a node "
+                               "that contains it (a recursive structure); a config is a tree "
+                               "of values", path)
+            if event.anchor not in expanded:
+                raise _Refused(f"line {line}: alias *{_clip(event.anchor, 40)} is used before an "
+                               f"anchor &{_clip(event.anchor, 40)} defines it; define the "
+                               "anchor first", path)
+            size, height = expanded[event.anchor]
+        elif isinstance(event, yaml.CollectionStartEvent):
+            height = 1
+        total += size
+        if total > MAX_NODES:
+            raise _Refused(f"line {line}: the YAML expands to more than {MAX_NODES} values "
+                           "(each alias counts as a copy of its anchor); a config holds a "
+                           "few hundred")
+        if len(frames) + height > MAX_DEPTH:
+            raise _Refused(f"line {line}: {_DEPTH_PROBLEM}")
+        # 3. remember it
+        if isinstance(event, yaml.CollectionStartEvent):
+            frames.append(_Frame(total - 1, event.anchor,
+                                 isinstance(event, yaml.MappingStartEvent), path))
+        else:
+            if parent is not None:
+                parent.height = max(parent.height, height)
+            if isinstance(event, yaml.ScalarEvent) and event.anchor is not None:
+                expanded[event.anchor] = (1, 0)
+
+
+def _check_key(event, mapping: _Frame, line: int) -> None:
+    """A mapping key must be text, once per mapping; remember it in ``mapping``."""
+    if not isinstance(event, yaml.ScalarEvent):
+        what = ("an alias" if isinstance(event, yaml.AliasEvent) else
+                "a mapping" if isinstance(event, yaml.MappingStartEvent) else "a list")
+        raise _Refused(f"line {line}: {what} used as a key; keys must be text", mapping.path)
+    tag = _scalar_tag(event)
+    if tag not in (_TAG + "str", _TAG + "merge"):
+        plain = not event.style  # PyYAML says None, libyaml ''
+        shown = _clip(event.value, 40) if plain else _show(event.value)
+        kind = _KIND_OF_TAG.get(tag, f"tagged {_clip(tag, 40)!r}")
+        hint = f" (quote it: {_show(event.value)})" if plain and event.tag is None else ""
+        raise _Refused(f"line {line}: the key {shown} is {kind}; keys must be text{hint}",
+                       mapping.path)
+    if event.value in mapping.keys:
+        raise _Refused(f"duplicate key on lines {mapping.keys[event.value]} and {line}; each key "
+                       "may appear only once in a mapping (keep one)",
+                       mapping.path + (event.value,))
+    mapping.keys[event.value] = line
+    mapping.key = event.value
+
+
+def _dotted(path: tuple) -> str:
+    """``('grid', 'v_th_std', 2)`` -> ``'grid.v_th_std[2]'``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else ("." if text else "") + _name(part)
+    return text
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's or libyaml's error as 'line L, column C: invalid YAML: <what>'."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    if "maximum nesting depth" in problem:  # libyaml's own limit (1000) struck first
+        return f"{where}{_DEPTH_PROBLEM}"
+    context = getattr(exc, "context", None)
+    detail = f"{context}; {problem}" if context else problem
+    return f"{where}invalid YAML: {detail}"
+
+
+def _parse_yaml_value(text: str, source: str, key: str | None = None):
+    """One YAML document -> plain Python data, refusing hostile input (see the module doc).
+
+    ``key`` is given for a ``--set`` value: messages then read
+    ``"--set: <key>: cannot read the value '...': <problem>"``.
+
+    >>> _parse_yaml_value("[no, 1:30, 017, 1e-3, true, ~]", "--set", "a.b")
+    ['no', '1:30', 17, 0.001, True, None]
+    """
+    def refused(problem: str, path: tuple = ()) -> ConfigError:
+        where = _dotted(path)
+        if key is None:
+            return ConfigError(source, where or None, problem)
+        where = f"{where}: " if where else ""
+        return ConfigError(source, key, f"cannot read the value {_show(text)}: {where}{problem}")
+
+    if not isinstance(text, str):
+        raise refused(f"got {_type_name(text)}; expected YAML text")
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_CONFIG_BYTES:
+        raise refused(f"the text has {size} bytes; a config may have at most "
+                      f"{MAX_CONFIG_BYTES} (1 MB)")
+    bad = _NOT_YAML.search(text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        column = bad.start() - text.rfind("\n", 0, bad.start())
+        raise refused(f"line {line}, column {column}: the character {bad.group()!r} is not "
+                      "allowed in YAML; a config is UTF-8 text (is this a binary file?)")
+    try:
+        _check_events(text)
+        loader = _Loader(text)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except _Refused as exc:
+        raise refused(exc.problem, exc.path) from None
+    except yaml.YAMLError as exc:
+        raise refused(_yaml_problem(exc)) from None
+    except RecursionError:
+        raise refused("the YAML is too deeply nested to read; a config nests lists and "
+                      "mappings a few levels deep") from None
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "a special file"
+
+
+def _read_text(path: Path) -> str:
+    """The UTF-8 text of a regular file of at most :data:`MAX_CONFIG_BYTES`; never blocks."""
+    source = str(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise ConfigError(None, None, f"config file not found: {source}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise ConfigError(source, None, f"cannot read the file: "
+                          f"{getattr(exc, 'strerror', None) or exc}") from None
+    mode, size = info.st_mode, info.st_size
+    if stat.S_ISDIR(mode):
+        raise ConfigError(source, None, "is a directory; expected a YAML config file")
+    if not stat.S_ISREG(mode):  # a FIFO would block, /dev/zero never ends
+        raise ConfigError(source, None, f"is {_file_kind(mode)}, not a regular file; "
+                          "expected a YAML config file")
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(source, None, f"the file has {size} bytes; a config may have at most "
+                          f"{MAX_CONFIG_BYTES} (1 MB)")
+    try:  # non-blocking, and checked again once open, in case the file was swapped
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as file:
+            mode = os.fstat(file.fileno()).st_mode
+            data = file.read(MAX_CONFIG_BYTES + 1) if stat.S_ISREG(mode) else None
+    except OSError as exc:
+        raise ConfigError(source, None, f"cannot read the file: {exc.strerror or exc}") from None
+    if data is None:
+        raise ConfigError(source, None, f"is {_file_kind(mode)}, not a regular file; "
+                          "expected a YAML config file")
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(source, None, f"the file has more than {MAX_CONFIG_BYTES} bytes; a "
+                          f"config may have at most {MAX_CONFIG_BYTES} (1 MB)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(source, None, f"line {line}: byte 0x{data[exc.start]:02x} is not valid "
+                          "UTF-8; a config is UTF-8 text (is this a binary file?)") from None
+
+
 # ----------------------------------------------------------------------------- loading
 def _unknown(kind: str, given: str, allowed: Iterable[str], where: str) -> str:
     allowed = list(allowed)
-    close = difflib.get_close_matches(given, allowed, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(given, allowed, n=1, cutoff=0.6) if len(given) < 100 else []
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"unknown {kind}; allowed {kind}s{where}: {', '.join(sorted(allowed))}{hint}"
 
@@ -786,40 +1216,29 @@ def _lookup(schema: dict, dotted: str, source: str):
     section, dot, key = str(dotted).partition(".")
     if section == "experiment":
         raise ConfigError(source, dotted, "the experiment cannot be changed here")
+    if "." in key:
+        form, example = (("section.key=value", "network.n_neurons=2000") if source == "--set"
+                         else ("section.key", "network.n_neurons"))
+        raise ConfigError(source, dotted, f"too many dots; expected {form} with one dot, "
+                          f"e.g. {example}")
     if section not in schema:
-        raise ConfigError(source, section, _unknown("section", section,
-                                                    ["experiment", *schema], ""))
+        raise ConfigError(source, _name(section), _unknown("section", section,
+                                                           ["experiment", *schema], ""))
     if not dot or not key:
         raise ConfigError(source, dotted, "expected a dotted key 'section.key'; keys in "
                           f"{section!r}: {', '.join(sorted(schema[section]))}")
     if key not in schema[section]:
-        raise ConfigError(source, dotted, _unknown("key", key, schema[section],
-                                                   f" in {section!r}"))
+        raise ConfigError(source, f"{section}.{_name(key)}", _unknown(
+            "key", key, schema[section], f" in {section!r}"))
     return section, key, schema[section][key]
 
 
 def _read_yaml(path: Path) -> dict:
-    source = str(path)
-    if not path.is_file():
-        raise ConfigError(None, None, f"config file not found: {source}"
-                          + (" (it is a directory)" if path.is_dir() else ""))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(source, None, f"cannot read the file: {exc}") from None
-    return _parse_yaml_text(text, source)
+    return _parse_yaml_text(_read_text(path), str(path))
 
 
 def _parse_yaml_text(text: str, source: str) -> dict:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        context = getattr(exc, "context", None)
-        detail = f"{context}; {problem}" if context else problem
-        raise ConfigError(source, None, f"{where}invalid YAML: {detail}") from None
+    data = _parse_yaml_value(text, source)
     if data is None:
         raise ConfigError(source, None, "the file is empty; expected a mapping with "
                           "'experiment' and sections")
@@ -850,21 +1269,18 @@ def read_experiment(path) -> str:
 
 
 def _parse_override(text: str):
-    """``'network.n_neurons=2000'`` -> (dotted key, YAML value)."""
+    """``'network.n_neurons=2000'`` -> (dotted key, YAML value); the value read as a config is."""
     if not isinstance(text, str) or "=" not in text:
-        raise ConfigError("--set", None, f"got {text!r}; expected section.key=value, "
+        raise ConfigError("--set", None, f"got {_show(text)}; expected section.key=value, "
                           "e.g. network.n_neurons=2000")
     dotted, _, value_text = text.partition("=")
     dotted = dotted.strip()
+    if not dotted:
+        raise ConfigError("--set", None, f"got {_show(text)}: nothing before '='; expected "
+                          "section.key=value, e.g. network.n_neurons=2000")
     if not value_text.strip():
         return dotted, ""
-    try:
-        value = yaml.safe_load(value_text)
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError("--set", dotted, f"cannot read the value {value_text!r}: {problem}")\
-            from None
-    return dotted, value
+    return dotted, _parse_yaml_value(value_text, "--set", dotted)
 
 
 def _resolve(data: dict, schema: dict, source: str, overrides: Iterable[str],
@@ -873,7 +1289,7 @@ def _resolve(data: dict, schema: dict, source: str, overrides: Iterable[str],
         overrides = [overrides]
     name = _check_experiment(data, source)
     if experiment is not None and name != experiment:
-        raise ConfigError(source, "experiment", f"got {name!r}; this protocol runs "
+        raise ConfigError(source, "experiment", f"got {_show(name)}; this protocol runs "
                           f"experiment {experiment!r}")
     # 1. structure: sections and keys of the file
     raw, origin = {}, {}
@@ -881,8 +1297,8 @@ def _resolve(data: dict, schema: dict, source: str, overrides: Iterable[str],
         if section == "experiment":
             continue
         if section not in schema:
-            raise ConfigError(source, str(section), _unknown("section", str(section),
-                                                             ["experiment", *schema], ""))
+            raise ConfigError(source, _name(section), _unknown("section", str(section),
+                                                               ["experiment", *schema], ""))
         if entries is None:
             entries = {}
         if not isinstance(entries, dict):
@@ -890,7 +1306,7 @@ def _resolve(data: dict, schema: dict, source: str, overrides: Iterable[str],
                               f"expected a mapping of keys: {', '.join(schema[section])}")
         for key, value in entries.items():
             if key not in schema[section]:
-                raise ConfigError(source, f"{section}.{key}", _unknown(
+                raise ConfigError(source, f"{section}.{_name(key)}", _unknown(
                     "key", str(key), schema[section], f" in {section!r}"))
             raw[section, key] = value
             origin[section, key] = source
@@ -899,7 +1315,7 @@ def _resolve(data: dict, schema: dict, source: str, overrides: Iterable[str],
         dotted, value = _parse_override(text)
         section, key, field = _lookup(schema, dotted, "--set")
         raw[section, key] = value
-        origin[section, key] = f"--set {text}"
+        origin[section, key] = f"--set {_clip(text)}"
     # 3. convert every field, defaults for the rest
     sections = {}
     for section, fields in schema.items():
@@ -944,7 +1360,10 @@ def load_config(path, schema: dict, overrides: Iterable[str] = (), *,
     ConfigError
         Missing file, invalid YAML (with its line), a top level that is not a
         mapping, unknown sections or keys (with the closest allowed key),
-        missing required keys, wrong types, units or ranges.
+        missing required keys, wrong types, units or ranges; also a key given
+        twice or not text, YAML beyond :data:`MAX_CONFIG_BYTES`,
+        :data:`MAX_DEPTH` or :data:`MAX_NODES` (alias bombs), text that is not
+        UTF-8 or holds NUL bytes, and paths that are not regular files.
     """
     path = Path(path)
     return _resolve(_read_yaml(path), schema, str(path), overrides, experiment)

@@ -281,7 +281,7 @@ def test_axis_mapping_expands_with_linspace(write):
 @pytest.mark.parametrize("value, fragment", [
     ("[]", "got an empty list"),
     ("[0.1, 3]", "got 3 (value 2 of 2); allowed 0 <= value <= 2"),
-    ("{start: 0.1, stop: 0.5, num: 0}", "got num=0; expected an integer >= 1"),
+    ("{start: 0.1, stop: 0.5, num: 0}", "got num=0; expected an integer 1 <= num"),
     ("{start: 0.1, stop: 0.5}", "lacks num"),
     ("{start: 0.1, stop: 0.5, nm: 3}", "did you mean 'num'?"),
     ("{start: 0.1, stop: 3, num: 3}", "allowed 0 <= value <= 2"),
