@@ -168,8 +168,9 @@ def validate(config) -> None:
 
 #: rate assumed by the memory estimate for the recorded spikes (runs above it need more)
 ESTIMATE_RATE_HZ = 100.0
-#: what one Python process with Brian2, numpy and the suite loaded holds before any network
-PROCESS_BYTES = 300 * 2**20
+#: what one Python process holds before any network: Brian2, numpy, the suite, and Cython
+#: compiling a network's code for the first time (measured: 170 MiB warm, 370 MiB compiling)
+PROCESS_BYTES = 400 * 2**20
 
 
 def point_memory(config) -> tuple[float, str]:

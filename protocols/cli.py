@@ -11,14 +11,26 @@ Usage::
     python -m protocols.chaos configs/chaos_quick.yaml   # one protocol, same options
 
 ``run`` reads the config's ``experiment`` key, imports that protocol, checks
-the whole config against the protocol's schema (and the ``--set`` overrides)
-*before* anything is simulated, runs it, writes the report and the resolved
-``config.yaml`` into the output folder, and prints where everything is.
+the whole config against the protocol's schema (and the ``--set`` overrides),
+its cross-key rules (``validate``), what depends on the data (``preflight``)
+and the memory the run needs (``estimate_memory``) *before* anything is
+written or simulated; then claims the output folder (a new or empty folder,
+or this experiment's own: :mod:`protocols.outdir`), runs, writes the report
+and the resolved ``config.yaml`` and prints where everything is.  ``--check``
+stops after the checks, having written nothing.
 
-Mistakes in the input (a bad config, an unknown experiment, a missing or
-unreadable file, a protocol's :class:`~protocols.config.UsageError` such as
-"results.h5 exists; pass --resume") print ``snnsuite: error: <message>`` on
-stderr and exit with status 2, without a traceback.  Ctrl+C exits with 130.
+Exit status, always with at most one line on stderr and no traceback:
+
+- 0: done;
+- 2: a mistake in the input or a problem of the machine (a bad config, an
+  unknown experiment, a missing or unreadable file, a folder the run may not
+  write into, too little memory, a full disk, a protocol's
+  :class:`~protocols.config.UsageError` such as "pass --resume");
+- 1: a run that started and failed inside Brian2, torch or the suite; the
+  traceback is appended to the run folder's ``error.log``, finished work is
+  kept and ``--resume`` continues;
+- 130 (Ctrl+C) and 143 (SIGTERM): stopped; parallel workers stop too;
+  ``--resume`` continues.
 
 Protocol module contract
 ------------------------
@@ -30,6 +42,10 @@ module path, imported only when needed) that provides:
     by ``snnsuite list``.
 ``SCHEMA``
     ``{section: {key: protocols.config.Field}}``, the config it accepts.
+``validate(config)``, ``preflight(config, *, out_dir, resume)``, ``estimate_memory(config, jobs) -> (bytes, text)``
+    Optional checks run before anything is written; they raise
+    ``ConfigError``/``UsageError``.
+
 ``run(config, out_dir, *, backend, jobs, resume) -> Path``
     ``config`` is a validated :class:`~protocols.config.Config`; ``out_dir``
     a ``Path`` (may not exist yet); ``backend`` one of ``runtime``, ``cpp``,
@@ -247,6 +263,9 @@ def _run_protocol(args, *, expected: str | None = None) -> int:
     print(f"snnsuite: {experiment} from {_shown(args.config)} -> {_shown(out_dir)} "
           f"(backend {args.backend}{', resuming' if args.resume else ''})", flush=True)
     try:
+        resolved = Path(out_dir) / "config.yaml"
+        if not resolved.exists():  # written first, so a failed run can be resumed from it
+            resolved.write_text(config.to_yaml(), encoding="utf-8")
         # 3. run: the protocol writes the result file
         results_path = Path(module.run(config, out_dir, backend=args.backend, jobs=args.jobs,
                                        resume=args.resume))
