@@ -29,6 +29,7 @@ The one pure helper, :func:`best_and_worst`, picks the neurons that
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -165,6 +166,27 @@ def _robust_limit(w: np.ndarray, percentile: float = 99.0) -> float:
     if limit <= 0:
         limit = float(magnitude.max())
     return limit if limit > 0 else 1.0
+
+
+# --------------------------------------------------------------------------- 0. placeholder
+def not_computable(title: str, reason: str, path) -> Path:
+    """A figure that says it cannot be drawn, and why (the data cannot give it).
+
+    Written in place of a figure whose measure is NaN for the data at hand
+    (e.g. a PCA state space with one principal component), so that a report
+    keeps one figure per topic and the reader sees the reason.
+
+    >>> import tempfile, os
+    >>> target = os.path.join(tempfile.mkdtemp(), "pca.png")
+    >>> not_computable("PCA state space", "one component", target).stat().st_size > 0
+    True
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 2.6))
+    ax.set_axis_off()
+    ax.set_title(f"{title}: not computable", fontsize=11)
+    ax.text(0.5, 0.5, "\n".join(textwrap.wrap(str(reason), 70)) or "(no reason given)",
+            transform=ax.transAxes, ha="center", va="center", color="0.3", fontsize=9)
+    return _save(fig, path)
 
 
 # --------------------------------------------------------------------------- 1. training

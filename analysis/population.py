@@ -18,7 +18,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 __all__ = ["smooth", "psth", "neuron_correlations", "pca", "count_fano_factors",
-           "finite_mean"]
+           "fano_problem", "finite_mean"]
 
 
 def _activity(x, name: str) -> np.ndarray:
@@ -196,19 +196,31 @@ def count_fano_factors(counts, conditions, window_bins: int = 1) -> np.ndarray:
     Returns
     -------
     numpy.ndarray, shape (neurons,)
-        NaN for a neuron that never fires.
+        NaN for a neuron that never fires, and for every neuron when the
+        factor cannot be computed at all: no condition has two trials, or the
+        window is longer than a trial (:func:`fano_problem` says which).
+
+    Raises
+    ------
+    ValueError
+        If ``counts`` is not 3-D, holds NaN, Inf or negative values, the
+        conditions do not match the trials, or ``window_bins < 1``.
 
     >>> counts = np.array([[[1.0]], [[3.0]], [[2.0]], [[2.0]]])   # 4 trials, 1 bin
     >>> count_fano_factors(counts, [0, 0, 1, 1]).tolist()    # (2/2 + 0/2) / 2
     [0.5]
+    >>> count_fano_factors(counts, [0, 1, 2, 3]).tolist()    # one trial per condition
+    [nan]
     """
     x = _activity(counts, "counts")
     if np.any(x < 0):
         raise ValueError("counts must be non-negative")
     c = _conditions(conditions, x.shape[0])
+    if int(window_bins) != window_bins or window_bins < 1:
+        raise ValueError(f"window_bins must be a positive integer, got {window_bins!r}")
     window_bins = int(window_bins)
-    if not 1 <= window_bins <= x.shape[1]:
-        raise ValueError(f"window_bins must be in 1..{x.shape[1]}, got {window_bins}")
+    if fano_problem(c, x.shape[1], window_bins) is not None:
+        return np.full(x.shape[2], np.nan)
     n_windows = x.shape[1] // window_bins
     windows = x[:, :n_windows * window_bins].reshape(x.shape[0], n_windows, window_bins,
                                                      x.shape[2]).sum(axis=2)
@@ -220,13 +232,48 @@ def count_fano_factors(counts, conditions, window_bins: int = 1) -> np.ndarray:
         mean, var = group.mean(axis=0), group.var(axis=0, ddof=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             ratios.append(np.where(mean > 0, var / mean, np.nan))
-    if not ratios:
-        raise ValueError("count_fano_factors needs a condition with at least two trials")
     ratios = np.concatenate(ratios, axis=0)  # [conditions * windows, neurons]
     fired = np.isfinite(ratios).any(axis=0)
     out = np.full(x.shape[2], np.nan)
     out[fired] = np.nanmean(ratios[:, fired], axis=0)
     return out
+
+
+def fano_problem(conditions, n_bins: int, window_bins: int) -> str | None:
+    """Why :func:`count_fano_factors` gives NaN for every neuron; None when it can compute.
+
+    The across-trial Fano factor needs a condition with at least two trials
+    and a counting window that fits in a trial.
+
+    Parameters
+    ----------
+    conditions : array_like of int, shape (trials,)
+    n_bins : int
+        Time bins per trial.
+    window_bins : int
+        Bins per counting window.
+
+    Returns
+    -------
+    str or None
+        The reason in words, or None.
+
+    >>> fano_problem([0, 0, 1], 10, 4) is None
+    True
+    >>> fano_problem([0, 1, 2], 10, 4)
+    'no condition has 2 trials (at most 1)'
+    >>> fano_problem([0, 0], 3, 4)
+    'the counting window (4 bins) is longer than a trial (3 bins)'
+    """
+    c = np.asarray(conditions)
+    if c.ndim != 1:
+        raise ValueError(f"conditions must be 1-D, got shape {c.shape}")
+    if window_bins > n_bins:
+        return f"the counting window ({window_bins} bins) is longer than a trial ({n_bins} bins)"
+    most = int(np.unique(c, return_counts=True)[1].max()) if c.size else 0
+    if most < 2:
+        return f"no condition has 2 trials (at most {most})"
+    return None
 
 
 def finite_mean(x) -> float:

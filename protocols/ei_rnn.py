@@ -16,7 +16,14 @@ population activity, figures, ``training_report.md`` and ``results.h5``::
     python -m protocols.ei_rnn configs/ei_rnn_quick.yaml
 
 ``data.path: synthetic`` writes a recording from a ground-truth E-I RNN
-(:func:`training.data.make_synthetic`) into the output folder first.
+(:func:`training.data.make_synthetic`) into the output folder first, named by
+a hash of every ``synthetic.*`` value (:func:`synthetic_path`).
+
+Everything that depends on the data's shape is checked before the first
+epoch (:func:`check_data`): data the fit cannot use is refused with one line
+naming the variable or key; measures the data cannot give (Fano factors with
+one validation trial per condition, PCA of one sample, decoding of one
+condition, ...) are NaN and noted in ``training_report.md``.
 ``--jobs N`` sets torch's CPU threads (default ``trainer.threads: 1``: with one
 thread a resumed run is bit-identical to a straight one; torch's first
 multi-threaded call may round differently, so with more threads a resume can
@@ -24,6 +31,7 @@ differ in the last bits).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -35,6 +43,7 @@ import numpy as np
 from analysis import population
 from analysis.reports import write_report
 from analysis.results import ResultWriter, load
+from protocols import outdir
 from protocols.config import ConfigError, Field, UsageError
 
 NAME = "ei_rnn"
@@ -147,12 +156,36 @@ N_PCS = 10
 
 
 def validate(config) -> None:
-    """Checks across keys, before any data is read."""
-    m = config.model
+    """Checks across keys, before any data is read (``ConfigError`` names the key).
+
+    What depends on the recording's shape (trials, bins, neurons) is checked
+    by :func:`check_data` once the recording is loaded, still before training.
+    """
+    source, m, s, t = config.source, config.model, config.synthetic, config.trainer
     if m.embedding == "attention" and m.embed_dim % m.n_heads:
-        raise ConfigError(config.source, "model.n_heads",
+        raise ConfigError(source, "model.n_heads",
                           f"got {m.n_heads}; model.embed_dim ({m.embed_dim}) must be divisible "
                           "by it, e.g. embed_dim 56 with 4 or 8 heads")
+    if config.data.path == "synthetic":
+        n_e = int(round(TEACHER_E_FRACTION * s.n_neurons))
+        if not 1 <= n_e <= s.n_neurons - 1:
+            raise ConfigError(source, "synthetic.n_neurons",
+                              f"got {s.n_neurons}; the teacher makes {TEACHER_E_FRACTION:.0%} of "
+                              f"its neurons excitatory and needs at least one of each kind "
+                              f"({n_e} E, {s.n_neurons - n_e} I here); allowed: 3 or more")
+    cores = _cores()
+    if t.threads > cores:
+        raise ConfigError(source, "trainer.threads",
+                          f"got {t.threads}; this machine has {cores} CPU cores; allowed: 0 "
+                          f"(torch's default) to {cores}")
+
+
+def _cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def versions() -> dict:
@@ -162,6 +195,32 @@ def versions() -> dict:
 
 
 # ----------------------------------------------------------------------------- data
+#: fraction of the synthetic teacher's neurons that are excitatory
+TEACHER_E_FRACTION = 0.8
+
+
+def synthetic_path(config, out_dir: Path) -> Path:
+    """Where ``data.path: synthetic`` keeps its recording: named by everything that made it.
+
+    ``data/synthetic_seed{seed}_{key}.mat``, ``key`` the first 10 hex digits
+    of the SHA-256 of every ``synthetic.*`` value, so a changed size, format
+    or variable makes new data while the same config (and its ``--resume``)
+    reuses the file.
+
+    >>> from protocols.config import load_config_text
+    >>> def path(*settings):
+    ...     config = load_config_text("experiment: ei_rnn", SCHEMA, settings)
+    ...     return synthetic_path(config, "out").name
+    >>> path() == path("trainer.max_epochs=3"), path() == path("synthetic.n_steps=81")
+    (True, False)
+    >>> path("synthetic.seed=7").startswith("synthetic_seed7_")
+    True
+    """
+    values = config.to_dict()["synthetic"]
+    key = hashlib.sha256(json.dumps(values, sort_keys=True).encode("utf-8")).hexdigest()[:10]
+    return Path(out_dir) / "data" / f"synthetic_seed{values['seed']}_{key}.mat"
+
+
 def _recording(config, out_dir: Path):
     """The recording named by ``data.path`` (written first when it is ``synthetic``)."""
     from training import data
@@ -169,20 +228,34 @@ def _recording(config, out_dir: Path):
     path_text = config.data.path
     if path_text == "synthetic":
         s = config.synthetic
-        path = out_dir / "data" / f"synthetic_seed{s.seed}.mat"
+        path = synthetic_path(config, out_dir)
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
-            data.make_synthetic(path, n_neurons=s.n_neurons, n_inputs=s.n_inputs,
-                                n_conditions=s.n_conditions,
-                                trials_per_condition=s.trials_per_condition,
-                                n_steps=s.n_steps, variable=s.variable, format=s.format,
-                                seed=s.seed)
+            try:
+                data.make_synthetic(path, n_neurons=s.n_neurons, n_inputs=s.n_inputs,
+                                    n_conditions=s.n_conditions,
+                                    trials_per_condition=s.trials_per_condition,
+                                    n_steps=s.n_steps, e_fraction=TEACHER_E_FRACTION,
+                                    variable=s.variable, format=s.format, seed=s.seed)
+            except MemoryError as exc:
+                raise UsageError(
+                    f"synthetic: {s.n_conditions} conditions x {s.trials_per_condition} trials "
+                    f"x {s.n_steps} bins x {s.n_neurons} neurons do not fit in memory ({exc}); "
+                    "allowed: smaller synthetic.n_neurons, synthetic.n_conditions, "
+                    "synthetic.trials_per_condition or synthetic.n_steps") from None
     else:
         path = Path(path_text)
     try:
         return data.load_recording(path)
     except data.DataError as exc:
         raise UsageError(f"data.path: {exc}") from None
+
+
+def _split(config, recording):
+    from training import data
+
+    return data.split_trials(recording.condition_index, config.data.val_fraction,
+                             config.seed.session)
 
 
 def _tensors(recording, index, rate_unit_hz: float):
@@ -196,28 +269,185 @@ def _tensors(recording, index, rate_unit_hz: float):
                   torch.as_tensor(recording.condition_index[index], dtype=torch.int64), counts)
 
 
-def _setup(config, out_dir: Path):
-    """Recording, split, model and objective: everything that training needs."""
-    from training import data
-    from training.ei_rnn import EIRNN, EIRNNParams
-    from training.losses import LossWeights
-    from training.objectives import ActivityFit
+def check_data(config, recording, train_idx, val_idx) -> dict:
+    """Every check that depends on the data's shape, made before the first epoch.
 
-    recording = _recording(config, out_dir)
-    seed = config.seed.session
-    train_idx, val_idx = data.split_trials(recording.condition_index, config.data.val_fraction,
-                                           seed)
+    Data the fit cannot use is refused: ``UsageError`` naming the data
+    variable (fewer than 2 neurons, no activity at all) or ``ConfigError``
+    naming the key (``model.tau`` below the bin, ``model.e_fraction`` giving
+    no E unit, ``data.smoothing`` wider than a trial, ``trainer.batch_size``
+    above the training trials, ``trainer.monitor: val_correlation`` when no
+    neuron's validation PSTH varies).  Measures that this data cannot give
+    (Fano factors, PCA, decoding, the I population's correlation) will be
+    NaN; each gets a note.
+
+    Returns
+    -------
+    dict
+        ``dt_ms``, ``tau_ms``, ``sigma_bins``, ``fano_window_bins``,
+        ``n_pcs`` (0: no PCA), ``labels`` (0 = E, 1 = I) and ``notes``
+        (sentences for the report).
+    """
+    from training.ei_rnn import EIRNN
+
+    source, variable = recording.source, recording.variable
+    n_trials, n_steps, n_neurons = recording.rates_hz.shape
+    n_conditions = recording.n_conditions
+    layout = f"[trials, time, neurons] = {recording.rates_hz.shape}"
+    if n_neurons < 2:
+        raise UsageError(f"data.path: {source}: variable '{variable}' {layout} has {n_neurons} "
+                         "neuron; allowed: 2 or more (the E-I RNN has one unit per neuron)")
+    if not np.any(recording.rates_hz):
+        raise UsageError(f"data.path: {source}: variable '{variable}' {layout} is zero "
+                         "everywhere; allowed: a recording with some activity to fit")
     dt_ms = float(recording.dt_ms)
     tau_ms = float(config.model.tau / 1e-3)
     if dt_ms > tau_ms:
         raise ConfigError(config.source, "model.tau",
                           f"got {tau_ms:g} ms, shorter than the recording's bin dt = {dt_ms:g} ms; "
                           "alpha = dt/tau must be at most 1")
-    sigma_bins = float(config.data.smoothing / 1e-3) / dt_ms
-    fano_bins = max(1, int(round(float(config.data.fano_window / 1e-3) / dt_ms)))
     labels = recording.ei_labels
     if labels is None:
-        labels = EIRNN.default_labels(recording.n_neurons, config.model.e_fraction)
+        e = config.model.e_fraction
+        labels = EIRNN.default_labels(n_neurons, e)
+        if not np.any(labels == 0):
+            raise ConfigError(config.source, "model.e_fraction",
+                              f"got {e:g}; the data has no 'ei_labels' and {n_neurons} neurons, "
+                              "of which it makes none excitatory; allowed: above "
+                              f"{0.5 / n_neurons:.3g} (or ei_labels in the data)")
+    trial_ms = n_steps * dt_ms
+    smoothing_ms = float(config.data.smoothing / 1e-3)
+    if smoothing_ms > trial_ms:
+        raise ConfigError(config.source, "data.smoothing",
+                          f"got {smoothing_ms:g} ms, wider than a trial of the data ({n_steps} "
+                          f"bins of {dt_ms:g} ms = {trial_ms:g} ms); allowed: 0 to "
+                          f"{trial_ms:g} ms")
+    batch = config.trainer.batch_size
+    if batch > len(train_idx):
+        raise ConfigError(config.source, "trainer.batch_size",
+                          f"got {batch}; the data has {len(train_idx)} training trials "
+                          f"({len(val_idx)} of {n_trials} held out by data.val_fraction); "
+                          f"allowed: 0 (all training trials) or 1 to {len(train_idx)}")
+    sigma_bins = smoothing_ms / dt_ms
+    fano_ms = float(config.data.fano_window / 1e-3)
+    fano_bins = max(1, int(round(fano_ms / dt_ms)))
+    val_conditions = recording.condition_index[val_idx]
+    notes = []
+    # a neuron's PSTH correlation needs its recorded validation PSTH to vary
+    target_psth = population.psth(recording.rates_hz[val_idx], val_conditions,
+                                  sigma_bins=sigma_bins, labels=np.arange(n_conditions))
+    flat = target_psth.reshape(-1, n_neurons)
+    constant = int(np.sum(np.all(flat == flat[:1], axis=0)))
+    if constant == n_neurons and config.trainer.monitor == "val_correlation":
+        raise ConfigError(config.source, "trainer.monitor",
+                          f"got 'val_correlation', which this data cannot give: no neuron's "
+                          f"validation PSTH varies ({n_conditions} condition(s) x {n_steps} "
+                          "bin(s)), so no epoch could be picked as the best; allowed: val_loss")
+    if constant:
+        notes.append(f"PSTH correlation is NaN for {constant} of {n_neurons} neurons: their "
+                     f"recorded validation PSTH is constant ({n_conditions} condition(s) x "
+                     f"{n_steps} bin(s))")
+    # measures this data cannot give: NaN, with a note
+    problem = population.fano_problem(val_conditions, n_steps, fano_bins)
+    if problem is not None and fano_bins > n_steps:
+        notes.append(f"Fano factors are NaN: data.fano_window ({fano_ms:g} ms = {fano_bins} "
+                     f"bins of {dt_ms:g} ms) is longer than a trial ({n_steps} bins = "
+                     f"{trial_ms:g} ms); allowed: at most {trial_ms:g} ms")
+    elif problem is not None:
+        per_condition = np.bincount(recording.condition_index, minlength=n_conditions)
+        low, high = int(per_condition.min()), int(per_condition.max())
+        notes.append(f"Fano factors are NaN: they need 2 validation trials in a condition, and "
+                     f"data.val_fraction ({config.data.val_fraction:g}) of "
+                     f"{low if low == high else f'{low}-{high}'} trials per condition holds "
+                     "out 1; raise data.val_fraction or record more trials per condition")
+    if not np.any(labels == 1):
+        notes.append("no inhibitory neuron (from the data's ei_labels or model.e_fraction): "
+                     "the I population's PSTH correlation is NaN")
+    if n_conditions < 2:
+        notes.append("condition decoding (W_out) is NaN: the data has one condition, so there "
+                     "is nothing to decode")
+    # centred PSTHs [conditions * time, neurons] have rank at most min(C T - 1, N)
+    n_pcs = min(N_PCS, n_neurons, n_conditions * n_steps - 1)
+    if n_pcs < 1:
+        notes.append(f"PCA is NaN: the validation PSTHs give {n_conditions * n_steps} sample "
+                     f"({n_conditions} condition x {n_steps} bin); it needs at least 2")
+    elif n_pcs < 2:
+        notes.append("PCA has 1 component: the PC1-PC2 state-space figure is not drawn")
+    return {"dt_ms": dt_ms, "tau_ms": tau_ms, "sigma_bins": sigma_bins,
+            "fano_window_bins": fano_bins, "n_pcs": int(max(n_pcs, 0)), "labels": labels,
+            "notes": notes}
+
+
+#: what one process with torch, numpy and the suite loaded holds before any data
+PROCESS_BYTES = 600 * 2**20
+
+
+def estimate_memory(config, jobs=None) -> tuple[float, str]:
+    """Peak bytes of a fit, from the config alone, and what dominates it.
+
+    Synthetic data: the recording (rates and counts in float64, their tensors
+    and smoothed copies: about 6 copies of trials x bins x neurons) and the
+    activations kept for back-propagation (about 12 float32 values per trial,
+    bin and neuron of a batch; the attention embedding adds heads x inputs^2
+    per trial and bin).  A recording file: 8x its size on disk (MATLAB files
+    are often compressed).  Weights with their gradients and Adam moments:
+    4 copies of neurons^2 + the embedding.
+    """
+    s, m, t = config.synthetic, config.model, config.trainer
+    if config.data.path == "synthetic":
+        trials = s.n_conditions * s.trials_per_condition
+        neurons, steps, inputs = s.n_neurons, s.n_steps, s.n_inputs
+        data_bytes = 6 * 8.0 * trials * steps * neurons
+        detail = f"{trials} trials x {steps} bins x {neurons} neurons"
+    else:
+        try:
+            size = Path(config.data.path).stat().st_size
+        except OSError:
+            size = 0  # a missing file is reported by the data checks
+        data_bytes = 8.0 * size
+        trials, steps, neurons, inputs = 1, 1, 1, 1
+        detail = f"a recording of {size / 2**20:.1f} MiB on disk"
+    batch = t.batch_size or trials
+    activations = 4.0 * batch * steps * (12 * neurons + (m.n_heads * inputs ** 2 + m.embed_dim
+                                                         if m.embedding == "attention" else 0))
+    weights = 4 * 4.0 * (neurons ** 2 + m.embed_dim * (neurons + 4 * inputs))
+    return PROCESS_BYTES + data_bytes + activations + weights, detail
+
+
+def preflight(config, *, out_dir, resume: bool = False) -> None:
+    """Check the recording ``data.path`` names, without writing anything.
+
+    A file is loaded, split and passed through :func:`check_data`; synthetic
+    data is checked this way once it exists in ``out_dir`` (its sizes are
+    otherwise checked by the schema and :func:`validate`).  ``run`` makes the
+    same checks itself, so calling this first is optional.
+    """
+    from training import data
+
+    if config.data.path == "synthetic":
+        path = synthetic_path(config, out_dir)
+        if not path.is_file():
+            return
+    else:
+        path = Path(config.data.path)
+    try:
+        recording = data.load_recording(path)
+    except data.DataError as exc:
+        raise UsageError(f"data.path: {exc}") from None
+    check_data(config, recording, *_split(config, recording))
+
+
+def _setup(config, out_dir: Path):
+    """Recording, split, model and objective: everything that training needs."""
+    from training.ei_rnn import EIRNN, EIRNNParams
+    from training.losses import LossWeights
+    from training.objectives import ActivityFit
+
+    recording = _recording(config, out_dir)
+    seed = config.seed.session
+    train_idx, val_idx = _split(config, recording)
+    checked = check_data(config, recording, train_idx, val_idx)   # before any epoch
+    dt_ms, sigma_bins, labels = checked["dt_ms"], checked["sigma_bins"], checked["labels"]
     # model rate 1.0 = the largest smoothed, trial-averaged rate of the training trials, so the
     # PSTHs span [0, 1] in model units whatever the recording's rates (twice the mean rate
     # instead trained slower: r = 0.898 vs 0.93 after 300 epochs on the synthetic data)
@@ -225,12 +455,18 @@ def _setup(config, out_dir: Path):
                                  recording.condition_index[train_idx], sigma_bins=sigma_bins)
     rate_unit_hz = float(np.nanmax(train_psth)) or 1.0
     m = config.model
-    params = EIRNNParams(tau_ms=tau_ms, dt_ms=dt_ms, noise_std=m.noise_std,
+    params = EIRNNParams(tau_ms=checked["tau_ms"], dt_ms=dt_ms, noise_std=m.noise_std,
                          spectral_radius=m.spectral_radius, embedding=m.embedding,
                          embed_dim=m.embed_dim, n_heads=m.n_heads, learn_h0=m.learn_h0,
                          h0_init=m.h0_init)
-    model = EIRNN(labels, recording.n_inputs, params, n_outputs=recording.n_conditions,
-                  seed=seed)
+    try:
+        model = EIRNN(labels, recording.n_inputs, params, n_outputs=recording.n_conditions,
+                      seed=seed)
+    except MemoryError as exc:
+        raise UsageError(f"model.embed_dim: got {m.embed_dim}; an E-I RNN of "
+                         f"{recording.n_neurons} units (one per neuron of the data) with it does "
+                         f"not fit in memory ({exc}); allowed: a smaller model.embed_dim, or "
+                         "fewer neurons") from None
     lw = config.loss
     objective = ActivityFit(
         _tensors(recording, train_idx, rate_unit_hz), _tensors(recording, val_idx, rate_unit_hz),
@@ -238,14 +474,16 @@ def _setup(config, out_dir: Path):
         weights=LossWeights(lw.trial_scale, lw.weight_reg, lw.rate_reg, lw.variance_reg),
         balance=lw.balance, balance_momentum=lw.balance_momentum,
         batch_size=config.trainer.batch_size, counts_per_rate=rate_unit_hz * dt_ms / 1000.0,
-        fano_window=fano_bins, eval_seed=seed)
+        fano_window=checked["fano_window_bins"], eval_seed=seed)
     info = {"data_file": str(recording.source), "data_variable": recording.variable,
             "dt_ms": dt_ms, "rate_unit_hz": rate_unit_hz, "sigma_bins": sigma_bins,
-            "fano_window_bins": fano_bins, "n_trials_train": int(len(train_idx)),
+            "fano_window_bins": checked["fano_window_bins"], "n_pcs": checked["n_pcs"],
+            "n_trials_train": int(len(train_idx)),
             "n_trials_val": int(len(val_idx)), "n_neurons": int(recording.n_neurons),
             "n_inputs": int(recording.n_inputs), "n_conditions": int(recording.n_conditions),
             "condition_labels": [int(c) for c in recording.condition_labels],
-            "ei_labels_from_data": recording.ei_labels is not None}
+            "ei_labels_from_data": recording.ei_labels is not None,
+            "notes": checked["notes"]}
     return recording, train_idx, val_idx, model, objective, info
 
 
@@ -271,20 +509,25 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
     if backend != "runtime":
         raise UsageError(f"--backend {backend}: ei_rnn trains in torch (CPU, or CUDA when "
                          "present: trainer.device); the Brian2 back-ends do not apply")
+    if jobs is not None and jobs > _cores():
+        raise UsageError(f"--jobs {jobs}: this machine has {_cores()} CPU cores; allowed: 1 to "
+                         f"{_cores()} torch threads")
     threads = jobs if jobs is not None else config.trainer.threads
     if threads:
         torch.set_num_threads(threads)
-    out_dir = Path(out_dir)
+    out_dir = outdir.claim(out_dir, NAME)  # a folder of its own (see protocols.outdir)
     if not resume and (out_dir / "checkpoints" / "latest.pt").exists():
         raise UsageError(f"{out_dir}: already holds a training run (checkpoints/latest.pt); "
                          "pass --resume to continue it, or choose another --out")
-    # 1. data, split, model, objective
+    # 1. data, split, every check on the data's shape, model, objective
     recording, train_idx, val_idx, model, objective, info = _setup(config, out_dir)
     print(f"data: {info['data_file']} ({recording.variable}), {recording.n_trials} trials "
           f"({info['n_trials_train']} train, {info['n_trials_val']} val), "
           f"{recording.n_steps} bins of {info['dt_ms']:g} ms, {recording.n_neurons} neurons, "
           f"{recording.n_conditions} conditions; model rate 1 = {info['rate_unit_hz']:.1f} Hz",
           flush=True)
+    for note in info["notes"]:
+        print(f"note: {note}", flush=True)
     run_config = config.to_dict()
     # 2. train
     trainer = Trainer(model, objective, _trainer_config(config), out_dir, run_config=run_config,
@@ -297,10 +540,21 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
     elapsed = time.perf_counter() - started
     if result.reason == "interrupted":
         raise KeyboardInterrupt
-    # 3. export the best model
-    best = load_checkpoint(out_dir / "model_best.pt", trainer.device)
-    model.load_state_dict(best["model"])
-    arrays, summary = export(model, objective, recording, train_idx, val_idx, info)
+    # 3. export the best model (the last one when no epoch gave a finite monitored metric)
+    notes = []
+    if result.best_epoch:
+        try:
+            best = load_checkpoint(out_dir / "model_best.pt", trainer.device)
+        except TrainingError as exc:
+            raise UsageError(f"{exc}; the run's model cannot be exported (rerun with --resume "
+                             "to train on and save a new best)") from None
+        model.load_state_dict(best["model"])
+    else:
+        first = " (the initial weights)" if result.epochs == 0 else ""
+        notes.append(f"no epoch gave a finite {config.trainer.monitor} (stopped: "
+                     f"{result.reason}); the exported model is the last one, epoch "
+                     f"{result.epochs}{first}, not a best one")
+    arrays, summary = export(model, objective, recording, train_idx, val_idx, info, notes)
     summary.update(epochs=result.epochs, best_epoch=result.best_epoch,
                    best_metric=float(result.best_metric), monitor=config.trainer.monitor,
                    stop_reason=result.reason, stop_message=result.message,
@@ -313,14 +567,22 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
     return path
 
 
-def export(model, objective, recording, train_idx, val_idx, info) -> tuple[dict, dict]:
-    """The arrays and scalar metrics of a trained model on the validation trials (in Hz)."""
+def export(model, objective, recording, train_idx, val_idx, info,
+           notes=()) -> tuple[dict, dict]:
+    """The arrays and scalar metrics of a trained model on the validation trials (in Hz).
+
+    A measure the data or the model cannot give is NaN, never an error; the
+    reasons (``info["notes"]`` from :func:`check_data`, ``notes``, and those
+    found here) are kept in ``summary["notes_json"]``.
+    """
     import torch
 
     from training.ei_rnn import spectral_radius
 
-    unit, dt_s = info["rate_unit_hz"], info["dt_ms"] / 1000.0
-    sigma = info["sigma_bins"]
+    notes = [*info.get("notes", ()), *notes]
+    unit, sigma = info["rate_unit_hz"], info["sigma_bins"]
+    n_conditions, n_neurons = recording.n_conditions, recording.n_neurons
+    conditions = np.arange(n_conditions)
     model.eval()
     with torch.no_grad():
         val_rates = objective.simulate_val(model)
@@ -330,30 +592,46 @@ def export(model, objective, recording, train_idx, val_idx, info) -> tuple[dict,
     model_hz = val_rates.cpu().double().numpy() * unit
     target_hz = recording.rates_hz[val_idx]
     cond_index = recording.condition_index[val_idx]
-    model_psth = population.psth(model_hz, cond_index, sigma_bins=sigma,
-                                 labels=np.arange(recording.n_conditions))
-    target_psth = population.psth(target_hz, cond_index, sigma_bins=sigma,
-                                  labels=np.arange(recording.n_conditions))
+    target_psth = population.psth(target_hz, cond_index, sigma_bins=sigma, labels=conditions)
+    finite = bool(np.all(np.isfinite(model_hz)))
+    if finite:
+        model_psth = population.psth(model_hz, cond_index, sigma_bins=sigma, labels=conditions)
+    else:
+        model_psth = np.full(target_psth.shape, np.nan)
+        notes.append("the model's rates are not finite (the fit diverged): every measure of "
+                     "the model is NaN")
     r = population.neuron_correlations(model_psth, target_psth)
     e_mask = model.e_mask.cpu().numpy()
-    fano_model = population.count_fano_factors(objective.model_counts(val_rates, 7), cond_index,
-                                               info["fano_window_bins"])
-    fano_target = population.count_fano_factors(objective.recorded_counts(objective.val),
-                                                cond_index, info["fano_window_bins"])
-    n_pcs = min(N_PCS, recording.n_neurons, target_psth.shape[0] * target_psth.shape[1])
-    flat = target_psth.reshape(-1, target_psth.shape[-1])
-    components, explained, mean = population.pca(flat, n_pcs)
+    fano_model, fano_target = objective.fano_factors(val_rates, 7)
+    if finite and objective.fano_note is None and not np.isfinite(fano_model).any():
+        notes.append("the model's Fano factors are NaN: its rates are too large to draw "
+                     "Poisson counts from")
+    # centred PSTHs [conditions * time, neurons] have rank at most min(C T - 1, N)
+    n_samples = target_psth.shape[0] * target_psth.shape[1]
+    n_pcs = info.get("n_pcs", min(N_PCS, n_neurons, n_samples - 1))
+    if n_pcs >= 1:
+        components, explained, mean = population.pca(target_psth.reshape(-1, n_neurons), n_pcs)
+    else:  # one sample (a condition of one bin): no principal component
+        n_pcs = 1
+        components, explained = np.full((1, n_neurons), np.nan), np.full(1, np.nan)
+        mean = np.full(n_neurons, np.nan)
     project = (lambda p: ((p.reshape(-1, p.shape[-1]) - mean) @ components.T)
                .reshape(p.shape[0], p.shape[1], n_pcs))
     # readout: ridge regression of the condition (one-hot) on time-averaged E rates
-    w_out, decoding = _fit_readout(model, train_rates, objective.train.conditions, val_rates,
-                                   objective.val.conditions, recording.n_conditions)
+    if finite and bool(torch.isfinite(train_rates).all()):
+        w_out, decoding = _fit_readout(model, train_rates, objective.train.conditions,
+                                       val_rates, objective.val.conditions, n_conditions)
+    else:
+        w_out, decoding = np.full((n_conditions, int(e_mask.sum())), np.nan), float("nan")
+    if n_conditions < 2:
+        decoding = float("nan")   # one condition: nothing to decode (see the notes)
     with torch.no_grad():
         model.w_out.copy_(torch.as_tensor(w_out, dtype=model.w_out.dtype))
     embed = model.embed
     input_embed = (embed.weight if hasattr(embed, "weight") else embed.channel).detach().cpu()
+    w_rec = model.w_rec.detach().cpu().numpy()
     arrays = {
-        "W_rec": model.w_rec.detach().cpu().numpy(),
+        "W_rec": w_rec,
         "W_in": model.w_in.detach().cpu().numpy(),
         "W_out": w_out, "h0": model.initial_state.detach().cpu().numpy(),
         "input_embed_linear": input_embed.numpy(), "E_mask": e_mask, "I_mask": ~e_mask,
@@ -372,19 +650,25 @@ def export(model, objective, recording, train_idx, val_idx, info) -> tuple[dict,
     if attention is not None:  # mean attention of each condition: [C, heads, n_in, n_in]
         a = attention.cpu().double().numpy()
         arrays["attention_mean"] = np.stack([a[cond_index == c].mean(axis=(0, 1))
-                                             for c in range(recording.n_conditions)])
+                                             for c in range(n_conditions)])
         arrays.update({f"attention_{k}": v for k, v in model.embed.qkv().items()})
-    summary = {"val_correlation": population.finite_mean(r), "val_correlation_E": population.finite_mean(r[e_mask]),
+    finite_r = r[np.isfinite(r)]
+    summary = {"val_correlation": population.finite_mean(r),
+               "val_correlation_E": population.finite_mean(r[e_mask]),
                "val_correlation_I": population.finite_mean(r[~e_mask]),
-               "val_correlation_median": float(np.nanmedian(r)),
-               "neurons_above_0.9": int(np.sum(r > 0.9)),
-               "fano_model": population.finite_mean(fano_model), "fano_target": population.finite_mean(fano_target),
+               "val_correlation_median": float(np.median(finite_r)) if finite_r.size
+               else float("nan"),
+               "neurons_above_0.9": int(np.sum(finite_r > 0.9)),
+               "fano_model": population.finite_mean(fano_model),
+               "fano_target": population.finite_mean(fano_target),
                "mean_rate_model_hz": float(model_hz.mean()),
                "mean_rate_target_hz": float(target_hz.mean()),
                "decoding_accuracy": decoding,
                "pca_variance_real_top3": float(explained[:3].sum()),
-               "spectral_radius": spectral_radius(arrays["W_rec"]),
+               "spectral_radius": spectral_radius(w_rec) if np.all(np.isfinite(w_rec))
+               else float("nan"),
                "condition_labels_json": json.dumps(info["condition_labels"]),
+               "notes_json": json.dumps(notes),
                **{k: v for k, v in info.items() if not isinstance(v, list)}}
     return arrays, summary
 
@@ -398,7 +682,11 @@ def _fit_readout(model, train_rates, train_conditions, val_rates, val_conditions
         return rates[..., e].mean(dim=1).cpu().double().numpy()   # [trials, n_E]
     x = features(train_rates)
     y = np.eye(n_conditions)[train_conditions.cpu().numpy()]
-    w = np.linalg.solve(x.T @ x + ridge * len(x) * np.eye(x.shape[1]), x.T @ y).T
+    gram = x.T @ x + ridge * len(x) * np.eye(x.shape[1])
+    try:
+        w = np.linalg.solve(gram, x.T @ y).T
+    except np.linalg.LinAlgError:  # numerically singular (huge rates): least squares instead
+        w = np.linalg.lstsq(gram, x.T @ y, rcond=None)[0].T
     predicted = (features(val_rates) @ w.T).argmax(axis=1)
     return w, float(np.mean(predicted == val_conditions.cpu().numpy()))
 
@@ -434,25 +722,43 @@ def _write_results(out_dir: Path, config, arrays: dict, summary: dict, log: dict
     return path
 
 
+def _value(value, spec: str) -> str:
+    """``format(value, spec)``, or ``NaN`` / ``none`` when the value is not finite."""
+    value = float(value)
+    if np.isnan(value):
+        return "NaN"
+    if not np.isfinite(value):
+        return "none"
+    return format(value, spec)
+
+
 def _print_summary(summary: dict, out_dir: Path) -> None:
     line = "=" * 60
+    def show(key, spec):
+        return _value(summary[key], spec)
+    notes = json.loads(summary.get("notes_json", "[]"))
     print(f"{line}\nTRAINING COMPLETE ({summary['stop_reason']}: {summary['stop_message']})\n"
           f"  epochs {summary['epochs']}, best epoch {summary['best_epoch']} "
-          f"({summary['monitor']} {summary['best_metric']:.4g}), "
+          f"({summary['monitor']} {show('best_metric', '.4g')}), "
           f"{summary['train_time_s']:.1f} s on {summary['device']}\n"
-          f"  validation PSTH correlation: mean {summary['val_correlation']:.3f} "
-          f"(E {summary['val_correlation_E']:.3f}, I {summary['val_correlation_I']:.3f}), "
+          f"  validation PSTH correlation: mean {show('val_correlation', '.3f')} "
+          f"(E {show('val_correlation_E', '.3f')}, I {show('val_correlation_I', '.3f')}), "
           f"{summary['neurons_above_0.9']} neurons above 0.9\n"
-          f"  mean rate model {summary['mean_rate_model_hz']:.2f} Hz vs recorded "
-          f"{summary['mean_rate_target_hz']:.2f} Hz; Fano model {summary['fano_model']:.2f} vs "
-          f"recorded {summary['fano_target']:.2f}\n"
-          f"  condition decoding from E units (W_out): {summary['decoding_accuracy']:.0%}\n"
-          f"  outputs in {out_dir}\n{line}", flush=True)
+          f"  mean rate model {show('mean_rate_model_hz', '.2f')} Hz vs recorded "
+          f"{show('mean_rate_target_hz', '.2f')} Hz; Fano model {show('fano_model', '.2f')} vs "
+          f"recorded {show('fano_target', '.2f')}\n"
+          f"  condition decoding from E units (W_out): {show('decoding_accuracy', '.0%')}\n"
+          + "".join(f"  note: {note}\n" for note in notes)
+          + f"  outputs in {out_dir}\n{line}", flush=True)
 
 
 # ----------------------------------------------------------------------------- report
 def report(results_path: Path, out_dir: Path | None = None) -> Path:
-    """Figures and ``training_report.md`` from ``results.h5`` alone."""
+    """Figures and ``training_report.md`` from ``results.h5`` alone.
+
+    A figure that cannot be drawn from this data is replaced by one that says
+    why, and the report notes it; the report never fails on the data.
+    """
     from analysis import fit_plots
 
     result = load(results_path)
@@ -464,40 +770,68 @@ def report(results_path: Path, out_dir: Path | None = None) -> Path:
     labels = json.loads(s["condition_labels_json"]) if "condition_labels_json" in s else \
         list(range(1, d["val_model_psth"].shape[0] + 1))
     log = {k: d[f"log_{k}"] for k in LOG_KEYS}
+    figure_notes: list[str] = []
+
+    def figure(name, title, draw, reason=None):
+        path = figures / f"{name}.png"
+        if reason is None:
+            try:
+                return draw(path)
+            except Exception as exc:  # noqa: BLE001 -- a figure never stops the report
+                reason = f"{type(exc).__name__}: {exc}"
+        figure_notes.append(f"figure `{name}.png` not drawn: {reason}")
+        return fit_plots.not_computable(title, reason, path)
+
+    pca_k = d["pca_real"].shape[-1]
+    pca_missing = None if np.isfinite(d["pca_real"]).any() else "the PCA is not computable"
     made = [
-        fit_plots.training_curves(log, figures / "training_curves.png",
-                                  best_epoch=s.get("best_epoch")),
-        fit_plots.correlation_summary(d["neuron_correlation"], e, d["mean_rate_model"],
-                                      d["mean_rate_target"], figures / "neuron_correlations.png"),
-        fit_plots.best_worst_psth(d["val_model_psth"], d["val_target_psth"],
-                                  d["neuron_correlation"], s["dt_ms"], labels,
-                                  figures / "psth_best_worst.png"),
-        fit_plots.weight_matrices(d["W_rec"], d["W_in"], d["W_out"], e,
-                                  figures / "weights.png"),
-        fit_plots.h0_distribution(d["h0"], e, figures / "h0.png"),
+        figure("training_curves", "Training curves",
+               lambda p: fit_plots.training_curves(log, p, best_epoch=s.get("best_epoch")),
+               None if len(log["epoch"]) else "no epoch was trained"),
+        figure("neuron_correlations", "Per-neuron fit",
+               lambda p: fit_plots.correlation_summary(d["neuron_correlation"], e,
+                                                       d["mean_rate_model"],
+                                                       d["mean_rate_target"], p)),
+        figure("psth_best_worst", "Best and worst fitted neurons",
+               lambda p: fit_plots.best_worst_psth(d["val_model_psth"], d["val_target_psth"],
+                                                   d["neuron_correlation"], s["dt_ms"], labels,
+                                                   p)),
+        figure("weights", "Weights",
+               lambda p: fit_plots.weight_matrices(d["W_rec"], d["W_in"], d["W_out"], e, p)),
+        figure("h0", "Learned initial state", lambda p: fit_plots.h0_distribution(d["h0"], e, p)),
     ]
     if "attention_mean" in d:
-        made.append(fit_plots.attention_patterns(d["attention_mean"], labels,
-                                                 figures / "attention.png"))
+        made.append(figure("attention", "Input attention",
+                           lambda p: fit_plots.attention_patterns(d["attention_mean"], labels,
+                                                                  p)))
     made += [
-        fit_plots.pca_trajectories(d["pca_real"], d["pca_model"], d["pca_explained_variance"],
-                                   s["dt_ms"], labels, figures / "pca_trajectories.png"),
-        fit_plots.pca_state_space(d["pca_real"], d["pca_model"], d["pca_explained_variance"],
-                                  labels, figures / "pca_state_space.png"),
-        fit_plots.fano_comparison(d["fano_model"], d["fano_target"], e, figures / "fano.png"),
+        figure("pca_trajectories", "PCA trajectories",
+               lambda p: fit_plots.pca_trajectories(d["pca_real"], d["pca_model"],
+                                                    d["pca_explained_variance"], s["dt_ms"],
+                                                    labels, p), pca_missing),
+        figure("pca_state_space", "PCA state space",
+               lambda p: fit_plots.pca_state_space(d["pca_real"], d["pca_model"],
+                                                   d["pca_explained_variance"], labels, p),
+               pca_missing or (f"{pca_k} principal component; the PC1-PC2 plane needs 2"
+                               if pca_k < 2 else None)),
+        figure("fano", "Fano factor",
+               lambda p: fit_plots.fano_comparison(d["fano_model"], d["fano_target"], e, p)),
     ]
-    path = write_report(out_dir, _report_lines(result, out_dir), made, result.versions,
-                        footer=_loading_code(out_dir))
+    path = write_report(out_dir, _report_lines(result, out_dir, figure_notes), made,
+                        result.versions, footer=_loading_code(out_dir))
     final = out_dir / "training_report.md"
     os.replace(path, final)
     return final
 
 
-def _report_lines(result, out_dir: Path) -> list[str]:
+def _report_lines(result, out_dir: Path, figure_notes=()) -> list[str]:
     s = result.point.attrs
     import yaml
 
+    def show(key, spec):
+        return _value(s[key], spec)
     config = yaml.safe_load(result.config) or {}
+    notes = [*json.loads(s.get("notes_json", "[]")), *figure_notes]
     lines = ["# E-I RNN fitted to recorded activity", "",
              f"Result file `results.h5`; seed {result.seed}; created {result.created}.", "",
              "## Summary", "",
@@ -505,22 +839,28 @@ def _report_lines(result, out_dir: Path) -> list[str]:
              f"{s['n_conditions']} conditions, {s['n_trials_train']} training and "
              f"{s['n_trials_val']} validation trials, bins of {s['dt_ms']:g} ms",
              f"- training: {s['epochs']} epochs ({s['stop_reason']}: {s['stop_message']}), "
-             f"best epoch {s['best_epoch']} by {s['monitor']} ({s['best_metric']:.4g}), "
+             f"best epoch {s['best_epoch']} by {s['monitor']} ({show('best_metric', '.4g')}), "
              f"{s['train_time_s']:.1f} s on {s['device']}", "",
              "## Final metrics (best model, validation trials)", "",
              "| metric | value |", "|---|---|",
-             f"| PSTH correlation, mean over neurons | {s['val_correlation']:.3f} |",
-             f"| PSTH correlation, E / I | {s['val_correlation_E']:.3f} / "
-             f"{s['val_correlation_I']:.3f} |",
-             f"| PSTH correlation, median | {s['val_correlation_median']:.3f} |",
+             f"| PSTH correlation, mean over neurons | {show('val_correlation', '.3f')} |",
+             f"| PSTH correlation, E / I | {show('val_correlation_E', '.3f')} / "
+             f"{show('val_correlation_I', '.3f')} |",
+             f"| PSTH correlation, median | {show('val_correlation_median', '.3f')} |",
              f"| neurons with r > 0.9 | {s['neurons_above_0.9']} of {s['n_neurons']} |",
-             f"| mean rate, model / recorded | {s['mean_rate_model_hz']:.2f} / "
-             f"{s['mean_rate_target_hz']:.2f} Hz |",
-             f"| Fano factor, model / recorded | {s['fano_model']:.2f} / {s['fano_target']:.2f} |",
-             f"| condition decoding from E units (W_out) | {s['decoding_accuracy']:.0%} |",
-             f"| spectral radius of W_rec | {s['spectral_radius']:.3f} |",
-             f"| variance in the first 3 PCs (recorded) | {s['pca_variance_real_top3']:.0%} |",
-             "", "## Configuration", "", "| key | value |", "|---|---|"]
+             f"| mean rate, model / recorded | {show('mean_rate_model_hz', '.2f')} / "
+             f"{show('mean_rate_target_hz', '.2f')} Hz |",
+             f"| Fano factor, model / recorded | {show('fano_model', '.2f')} / "
+             f"{show('fano_target', '.2f')} |",
+             f"| condition decoding from E units (W_out) | {show('decoding_accuracy', '.0%')} |",
+             f"| spectral radius of W_rec | {show('spectral_radius', '.3f')} |",
+             f"| variance in the first 3 PCs (recorded) | "
+             f"{show('pca_variance_real_top3', '.0%')} |"]
+    if notes:
+        lines += ["", "## Notes: measures this data cannot give", "",
+                  "NaN in the table, the arrays and `results.h5` means *not computable* here:", ""]
+        lines += [f"- {note}" for note in notes]
+    lines += ["", "## Configuration", "", "| key | value |", "|---|---|"]
     for section, values in config.items():
         if isinstance(values, dict):
             lines += [f"| `{section}.{k}` | `{v}` |" for k, v in values.items()]

@@ -114,3 +114,32 @@ def test_the_memory_estimate_bounds_a_real_run(tmp_path):
     peak = int(done.stdout.strip().splitlines()[-1]) * 1024
     estimate, _ = chaos.estimate_memory(load_config(config, chaos.SCHEMA, sets))
     assert peak < estimate < 4 * peak, (peak, estimate)
+
+
+def test_an_ei_rnn_fit_too_big_for_the_machine_is_refused_before_any_data(tmp_path, capsys,
+                                                                         monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    err = one_line(capsys, cli.main(["run", str(ROOT / "configs/ei_rnn_quick.yaml"), "--out", "x",
+                                     "--set", "synthetic.trials_per_condition=1000000000"]),
+                   "of memory")
+    assert "3000000000 trials" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_ei_rnn_estimate_bounds_a_real_fit(tmp_path):
+    """Above the measured peak of a small fit, and within 2x of it."""
+    from protocols import ei_rnn
+
+    config = ROOT / "configs/ei_rnn_quick.yaml"
+    sets = ["synthetic.n_neurons=200", "synthetic.trials_per_condition=100", "trainer.max_epochs=1",
+            "trainer.report_every=0"]
+    command = [sys.executable, "-m", "protocols.ei_rnn", str(config), "--out", str(tmp_path / "x"),
+               *[a for s in sets for a in ("--set", s)]]
+    measure = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", measure, *command], capture_output=True,
+                          text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr
+    peak = int(done.stdout.strip().splitlines()[-1]) * 1024
+    estimate, _ = ei_rnn.estimate_memory(load_config(config, ei_rnn.SCHEMA, sets))
+    assert peak < estimate < 2 * peak, (peak, estimate)

@@ -68,6 +68,7 @@ Example (``python -m pytest --doctest-modules training/data.py``):
 """
 from __future__ import annotations
 
+import itertools
 import os
 import time
 import uuid
@@ -619,9 +620,12 @@ def _task_inputs(condition_index: np.ndarray, n_inputs: int, n_steps: int,
                  rng: np.random.Generator) -> np.ndarray:
     """``[trials, time, n_inputs]``: a condition-specific stimulus, then a go cue."""
     n_stimulus = n_inputs - 1 if n_inputs >= 2 else 1
-    channel_sets = [subset for size in range(1, n_stimulus + 1)
-                    for subset in _subsets(n_stimulus, size)]
-    patterns = np.zeros((condition_index.max() + 1, n_inputs))
+    n_conditions = int(condition_index.max()) + 1
+    # only the sets the conditions use: there are 2**n_stimulus - 1 in all
+    channel_sets = list(itertools.islice((subset for size in range(1, n_stimulus + 1)
+                                          for subset in _subsets(n_stimulus, size)),
+                                         n_conditions))
+    patterns = np.zeros((n_conditions, n_inputs))
     for c in range(patterns.shape[0]):
         patterns[c, list(channel_sets[c % len(channel_sets)])] = 1.0 / (1 + c // len(channel_sets))
 

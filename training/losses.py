@@ -154,7 +154,11 @@ def match_trials(model_signals: torch.Tensor, target_signals: torch.Tensor) -> t
     numbers, the smaller set is matched completely.
     """
     cost = ((model_signals[:, None] - target_signals[None]) ** 2).flatten(2).mean(dim=-1)
-    rows, cols = linear_sum_assignment(cost.detach().cpu().double().numpy())
+    pairing = cost.detach().cpu().double().numpy()
+    if not np.all(np.isfinite(pairing)):  # a diverging model: pair on what is finite, the
+        # loss stays NaN/Inf so that the trainer stops (scipy refuses non-finite costs)
+        pairing = np.nan_to_num(np.clip(pairing, 0.0, 1e100), nan=1e101)
+    rows, cols = linear_sum_assignment(pairing)
     return (torch.as_tensor(rows, device=cost.device), torch.as_tensor(cols, device=cost.device),
             cost)
 

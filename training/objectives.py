@@ -12,10 +12,13 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from analysis.population import count_fano_factors, finite_mean, neuron_correlations
+from analysis.population import (count_fano_factors, fano_problem, finite_mean,
+                                 neuron_correlations)
 from training import losses as L
 
 __all__ = ["Trials", "ActivityFit"]
+
+_MAX_POISSON_MEAN = 1e15   # numpy's Poisson sampler refuses means near 2**63; none is plausible
 
 
 class Trials(NamedTuple):
@@ -53,7 +56,10 @@ class ActivityFit:
         Expected spike count per bin of a model rate of 1.0 (``rate_unit_hz *
         dt_s``), to sample model spike counts for the Fano factor.
     fano_window : int
-        Bins per counting window of the Fano factor.
+        Bins per counting window of the Fano factor.  When the validation
+        trials cannot give one (no condition with two trials, or a window
+        longer than a trial), the Fano factors are NaN and
+        :attr:`fano_note` says why.
     eval_seed : int
         Seeds the noise of every evaluation, so validation metrics of
         different epochs are comparable and evaluation consumes no training
@@ -77,6 +83,9 @@ class ActivityFit:
         self.device = torch.device("cpu")
         self._prepare()
         self._last_val = None
+        #: why the validation Fano factors are NaN (None: they can be computed)
+        self.fano_note = fano_problem(val.conditions.cpu().numpy(), val.rates.shape[1],
+                                      self.fano_window)
 
     # -- data statistics, computed once
     def _prepare(self) -> None:
@@ -187,10 +196,28 @@ class ActivityFit:
         return neuron_correlations(model_psth.detach().cpu().numpy(),
                                    self.val_psth.cpu().numpy())
 
-    def model_counts(self, rates: torch.Tensor, seed: int) -> np.ndarray:
-        """Poisson spike counts of model rates (``counts_per_rate`` per unit rate)."""
-        lam = rates.detach().cpu().double().numpy() * self.counts_per_rate
-        return np.random.default_rng(seed).poisson(np.clip(lam, 0, None)).astype(float)
+    def model_counts(self, rates: torch.Tensor, seed: int) -> np.ndarray | None:
+        """Poisson spike counts of model rates (``counts_per_rate`` per unit rate).
+
+        None when a rate is NaN, Inf or too large to sample (a diverged model).
+        """
+        lam = np.clip(rates.detach().cpu().double().numpy() * self.counts_per_rate, 0, None)
+        if not np.all(lam <= _MAX_POISSON_MEAN):  # also catches NaN
+            return None
+        return np.random.default_rng(seed).poisson(lam).astype(float)
+
+    def fano_factors(self, rates: torch.Tensor, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-neuron Fano factors ``(model, recorded)`` of the validation trials.
+
+        NaN where they cannot be computed (see :attr:`fano_note`; the model's
+        also when its rates cannot be sampled).
+        """
+        conditions = self.val.conditions.cpu().numpy()
+        real = count_fano_factors(self.recorded_counts(self.val), conditions, self.fano_window)
+        counts = self.model_counts(rates, seed)
+        model = (np.full(real.shape, np.nan) if counts is None else
+                 count_fano_factors(counts, conditions, self.fano_window))
+        return model, real
 
     def recorded_counts(self, trials: Trials) -> np.ndarray:
         if trials.counts is not None:
@@ -204,27 +231,31 @@ class ActivityFit:
             rates = self.simulate_val(model)
         r = self.correlations(rates)
         e = self.e_mask.cpu().numpy()
-        conditions = self.val.conditions.cpu().numpy()
-        window = min(self.fano_window, rates.shape[1])
-        fano_model = count_fano_factors(self.model_counts(rates, self.eval_seed), conditions,
-                                        window)
-        fano_real = count_fano_factors(self.recorded_counts(self.val), conditions, window)
+        fano_model, fano_real = self.fano_factors(rates, self.eval_seed)
         h0 = model.initial_state.detach().cpu().numpy()
-        return {"neuron_correlations": [None if not np.isfinite(v) else float(v) for v in r],
-                "correlation_E": finite_mean(r[e]), "correlation_I": finite_mean(r[~e]),
-                "h0_mean": float(h0.mean()), "h0_std": float(h0.std()),
-                "h0_min": float(h0.min()), "h0_max": float(h0.max()),
-                "fano_model": finite_mean(fano_model), "fano_real": finite_mean(fano_real)}
+        details = {"neuron_correlations": [None if not np.isfinite(v) else float(v) for v in r],
+                   "correlation_E": finite_mean(r[e]), "correlation_I": finite_mean(r[~e]),
+                   "h0_mean": float(h0.mean()), "h0_std": float(h0.std()),
+                   "h0_min": float(h0.min()), "h0_max": float(h0.max()),
+                   "fano_model": finite_mean(fano_model), "fano_real": finite_mean(fano_real)}
+        if self.fano_note is not None:
+            details["fano_note"] = f"not computable on the validation trials: {self.fano_note}"
+        return details
 
     @staticmethod
     def format_details(d: dict) -> list[str]:
-        r = np.array([np.nan if v is None else v for v in d["neuron_correlations"]])
+        r = np.array([np.nan if v is None else v for v in d["neuron_correlations"]], dtype=float)
+        finite = r[np.isfinite(r)]
+        median, lowest = ((float(np.median(finite)), float(finite.min())) if finite.size
+                          else (float("nan"), float("nan")))
+        fano = (f"Fano       {d['fano_note']}" if d.get("fano_note") else
+                f"Fano       model {d['fano_model']:.3f}  real {d['fano_real']:.3f}")
         return [f"val_corr   mean {finite_mean(r):.3f}  E {d['correlation_E']:.3f}  "
-                f"I {d['correlation_I']:.3f}  median {np.nanmedian(r):.3f}  "
-                f"min {np.nanmin(r):.3f}  neurons > 0.9: {int(np.sum(r > 0.9))}/{r.size}",
+                f"I {d['correlation_I']:.3f}  median {median:.3f}  "
+                f"min {lowest:.3f}  neurons > 0.9: {int(np.sum(finite > 0.9))}/{r.size}",
                 f"h0         mean {d['h0_mean']:.3f}  std {d['h0_std']:.3f}  "
                 f"range [{d['h0_min']:.3f}, {d['h0_max']:.3f}]",
-                f"Fano       model {d['fano_model']:.3f}  real {d['fano_real']:.3f}"]
+                fano]
 
     # -- state that must survive a resume
     def state_dict(self) -> dict:

@@ -307,9 +307,11 @@ class Trainer:
                 except _NonFinite as exc:
                     reason = "diverged"
                     message = (f"epoch {epoch}: the training loss is {exc.value} (NaN or Inf); "
-                               f"stopped. The best checkpoint (epoch {self.best_epoch}, "
-                               f"{cfg.monitor} {_fmt(self.best_metric)}) is kept in "
-                               f"{self.out_dir / 'model_best.pt'}")
+                               + (f"stopped. The best checkpoint (epoch {self.best_epoch}, "
+                                  f"{cfg.monitor} {_fmt(self.best_metric)}) is kept in "
+                                  f"{self.out_dir / 'model_best.pt'}" if self.best_epoch else
+                                  "stopped before any epoch improved, so there is no best "
+                                  "checkpoint"))
                     break
                 self.model.eval()
                 with torch.no_grad():
