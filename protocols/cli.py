@@ -335,9 +335,9 @@ def _drop_brian_debug_files() -> None:
 
 def _result_protocol(path: Path) -> str:
     """The ``protocol`` root attribute of a result file."""
-    from analysis.results import load
+    from analysis.results import load_or_rebuild
 
-    result = load(path)
+    result = load_or_rebuild(path)  # damage is repaired from points/ before the report reads it
     protocol = getattr(result, "protocol", None)
     if protocol is None:
         protocol = getattr(result, "attrs", {}).get("protocol")

@@ -60,7 +60,8 @@ def fake(monkeypatch, tmp_path):
 
 @pytest.fixture
 def fake_results_module(monkeypatch):
-    """analysis.results stand-in: load() reads the protocol name from the file's text."""
+    """analysis.results stand-in: load() and load_or_rebuild() read the protocol name from
+    the file's text."""
     module = types.ModuleType("analysis.results")
     module.ResultFileError = FakeResultFileError
 
@@ -70,7 +71,7 @@ def fake_results_module(monkeypatch):
             raise FakeResultFileError(f"{path}: not a snnsuite result file")
         return types.SimpleNamespace(attrs={"protocol": text.split("=", 1)[1]})
 
-    module.load = load
+    module.load = module.load_or_rebuild = load
     monkeypatch.setitem(sys.modules, "analysis.results", module)
     return module
 

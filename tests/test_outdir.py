@@ -247,3 +247,39 @@ def test_sigterm_stops_a_grid_and_its_workers_and_resume_finishes(workdir):
     from analysis.results import load
 
     assert len(load(workdir / "X" / "results.h5").points) == 12
+
+
+def test_a_run_that_failed_before_its_first_point_can_be_rerun(workdir, capsys, monkeypatch):
+    """A failure inside Brian2: exit 1, one line, traceback in error.log, and the folder
+    (an empty results.h5, config.yaml) neither blocks a corrected rerun nor --resume."""
+    from protocols import chaos
+
+    real = chaos.simulate_point
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Brian2 failed somewhere deep")
+
+    monkeypatch.setattr(chaos, "simulate_point", broken)
+    tiny = ["--set", "network.n_neurons=30", "--set", "protocol.n_perturbations=2",
+            "--set", "protocol.observation=40 ms", "--set", "protocol.fano_window=20 ms"]
+    assert cli.main(["run", "configs/chaos_quick.yaml", "--out", "X", *tiny]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "RuntimeError: Brian2 failed somewhere deep" in err and "error.log" in err
+    assert "Traceback" in (workdir / "X" / "error.log").read_text()
+    assert (workdir / "X" / "config.yaml").is_file()   # written first: the run can be resumed
+    monkeypatch.setattr(chaos, "simulate_point", real)
+    # a corrected config, without --resume: nothing was finished, so it starts again
+    assert cli.main(["run", "configs/chaos_quick.yaml", "--out", "X", *tiny,
+                     "--set", "seed.session=7"]) == 0, capsys.readouterr().err
+    from analysis.results import load
+
+    assert load(workdir / "X" / "results.h5").seed == 7
+    # the same failure, then --resume with the saved config
+    monkeypatch.setattr(chaos, "simulate_point", broken)
+    assert cli.main(["run", "configs/chaos_quick.yaml", "--out", "Y", *tiny]) == 1
+    monkeypatch.setattr(chaos, "simulate_point", real)
+    capsys.readouterr()
+    assert cli.main(["run", "Y/config.yaml", "--out", "Y", "--resume"]) == 0, \
+        capsys.readouterr().err
+    assert len(load(workdir / "Y" / "results.h5").points) == 1

@@ -343,7 +343,7 @@ def test_resume_of_a_different_run_is_refused_and_touches_nothing(tmp_path, chan
 
 def test_config_mismatch_message_names_the_differing_line_and_section(tmp_path):
     """The refusal for a changed config quotes both lines and the YAML section they are in."""
-    make_writer(tmp_path)
+    write(make_writer(tmp_path), (0, 0))  # a finished point: a changed config must not mix in
     with pytest.raises(ResultFileError) as info:
         make_writer(tmp_path, resume=True, config=CONFIG.replace("trials: 3", "trials: 4"))
     message = str(info.value)
@@ -641,3 +641,15 @@ def test_load_errors_are_result_file_errors_naming_the_path(tmp_path, make, mess
         load(path)
     assert str(path) in str(info.value)
     assert isinstance(info.value, ValueError)  # callers catching ValueError still work
+
+
+def test_a_run_without_a_finished_point_is_replaced_not_refused(tmp_path):
+    """results.h5 of a run that failed before its first point blocks neither a new run
+    (another config, no --resume) nor a resume; one with a point does."""
+    make_writer(tmp_path)
+    w = make_writer(tmp_path, config=CONFIG.replace("trials: 3", "trials: 4"))
+    assert w.completed() == set()
+    assert "trials: 4" in load(tmp_path / "results.h5").config
+    write(w, (0, 0))
+    with pytest.raises(ResultFileError, match="already holds a run"):
+        make_writer(tmp_path)
