@@ -75,11 +75,14 @@ def write(tmp_path):
 
 
 def refused(call, *args, **kwargs) -> str:
-    """The ConfigError message of ``call``: one line, short, raised within SECONDS."""
-    start = time.perf_counter()
+    """The ConfigError message of ``call``: one line, short, raised within SECONDS.
+
+    CPU time of this process, not wall time: the bound holds however busy the machine is.
+    """
+    start = time.process_time()
     with pytest.raises(ConfigError) as info:
         call(*args, **kwargs)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     message = str(info.value)
     assert elapsed < SECONDS, f"took {elapsed:.2f} s: {message}"
     assert "\n" not in message and "\r" not in message
@@ -476,14 +479,14 @@ def _hypothesis():
 
 
 def _loads_or_refuses(text, overrides=()):
-    start = time.perf_counter()
+    start = time.process_time()
     try:
         result = load_config_text(text, SCHEMA, overrides, source="fuzz.yaml")
     except ConfigError as exc:
         assert "\n" not in str(exc)
     else:
         assert isinstance(result, Config)
-    assert time.perf_counter() - start < SECONDS
+    assert time.process_time() - start < SECONDS
 
 
 def test_random_text_loads_or_raises_config_error():

@@ -134,6 +134,7 @@ def test_one_time_bin_of_one_condition_is_nan_with_notes(tmp_path, capsys):
     refused(status, err, "trainer.monitor", "val_loss", out=tmp_path / "y")
 
 
+@pytest.mark.slow  # a full run with its figures; the fast suite keeps two such cases
 def test_a_minimal_recording_trains(tmp_path, capsys):
     """One bin, two conditions of two trials, E neurons only, batches of one trial."""
     data = recording(tmp_path / "min.mat", n_steps=1, n_trials_per_condition=2,
@@ -148,6 +149,7 @@ def test_a_minimal_recording_trains(tmp_path, capsys):
         assert any(words in n for n in notes), words
 
 
+@pytest.mark.slow  # a full run with its figures; the fast suite keeps two such cases
 def test_two_time_bins_train_and_report(tmp_path, capsys):
     out = tmp_path / "x"
     status, printed, _ = run(capsys, out, "synthetic.n_steps=2", "synthetic.n_conditions=1")
@@ -206,6 +208,7 @@ def test_too_many_jobs_are_refused(tmp_path, capsys):
     refused(status, err, "--jobs 100000", out=tmp_path / "x")
 
 
+@pytest.mark.slow  # a full run with its figures; the fast suite keeps two such cases
 def test_a_diverging_model_still_exports_with_notes(tmp_path, capsys):
     """A loss that is Inf from the first epoch: no best checkpoint, yet every file, and NaN
     where the model's rates cannot be used (it used to fail inside the trial matching)."""
@@ -270,6 +273,7 @@ def test_an_identical_config_reuses_the_cached_data(tmp_path, monkeypatch):
     assert np.array_equal(again.rates_hz, first.rates_hz)
 
 
+@pytest.mark.slow  # a full run with its figures; the fast suite keeps two such cases
 def test_a_rerun_with_new_sizes_trains_on_new_data(tmp_path, capsys):
     """A run refused after its data was written, rerun with other sizes in the same folder:
     the new run trains on data of the new sizes, as config.json states."""

@@ -217,9 +217,9 @@ def test_sigterm_stops_a_grid_and_its_workers_and_resume_finishes(workdir):
     tmp = workdir / "tmp"
     tmp.mkdir()
     env = {**os.environ, "TMPDIR": str(tmp)}
-    grid = ["--set", "network.n_neurons=30", "--set", "protocol.n_perturbations=2",
-            "--set", "protocol.observation=40 ms", "--set", "protocol.fano_window=20 ms",
-            "--set", "grid.v_th_std=[0.1, 0.2, 0.3, 0.4]", "--set", "grid.g_std=[0.1, 0.2, 0.3]"]
+    grid = ["--set", "network.n_neurons=20", "--set", "protocol.n_perturbations=2",
+            "--set", "protocol.observation=20 ms", "--set", "protocol.fano_window=10 ms",
+            "--set", "grid.v_th_std=[0.1, 0.2, 0.3]", "--set", "grid.g_std=[0.1, 0.2]"]
     command = [sys.executable, "-m", "protocols.heterogeneity_grid",
                "configs/heterogeneity_grid_quick.yaml", "--out", "X", "--jobs", "2", *grid]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
@@ -246,7 +246,7 @@ def test_sigterm_stops_a_grid_and_its_workers_and_resume_finishes(workdir):
     assert resumed.returncode == 0, resumed.stderr
     from analysis.results import load
 
-    assert len(load(workdir / "X" / "results.h5").points) == 12
+    assert len(load(workdir / "X" / "results.h5").points) == 6
 
 
 def test_a_run_that_failed_before_its_first_point_can_be_rerun(workdir, capsys, monkeypatch):

@@ -29,11 +29,11 @@ def test_check_memory_refuses_with_the_estimate():
 def test_a_network_too_big_for_the_machine_is_refused_before_building(tmp_path, capsys,
                                                                       monkeypatch):
     monkeypatch.chdir(tmp_path)
-    started = time.perf_counter()
+    started = time.process_time()
     err = one_line(capsys, cli.main(["run", str(ROOT / "configs/chaos.yaml"), "--out", "x",
                                      "--set", "network.n_neurons=300000"]), "of memory")
     assert "GiB" in err and "21 x 300000 neurons" in err
-    assert time.perf_counter() - started < 5
+    assert time.process_time() - started < 5
     assert not (tmp_path / "x").exists()
 
 
@@ -49,12 +49,12 @@ def test_a_grid_of_millions_of_points_is_refused_before_any_task(tmp_path, capsy
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(heterogeneity_grid, "_pending",
                         lambda *a: pytest.fail("tasks were made for a refused grid"))
-    started = time.perf_counter()
+    started = time.process_time()
     one_line(capsys, cli.main(["run", str(ROOT / "configs/heterogeneity_grid.yaml"), "--out", "x",
                                "--set", "grid.v_th_std={start: 0, stop: 2, num: 2000}",
                                "--set", "grid.g_std={start: 0, stop: 5, num: 2000}"]),
              "4000000 points")
-    assert time.perf_counter() - started < 5
+    assert time.process_time() - started < 5
 
 
 @pytest.mark.parametrize("override, key", [
@@ -83,20 +83,20 @@ def test_grid_axes_are_checked_for_every_point(override, key):
 ])
 def test_chaos_configs_that_cannot_run_are_refused_naming_the_key(overrides, key):
     config = load_config(ROOT / "configs/chaos_quick.yaml", chaos.SCHEMA, overrides)
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(ConfigError) as info:
         chaos.validate(config)
-    assert info.value.key == key and time.perf_counter() - started < 1
+    assert info.value.key == key and time.process_time() - started < 1
 
 
 def test_the_issues_infinite_loop_is_refused_in_a_second(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    started = time.perf_counter()
+    started = time.process_time()
     err = one_line(capsys, cli.main(["run", str(ROOT / "configs/chaos_quick.yaml"), "--out", "x",
                                      "--set", "network.v_reset=-56 mV",
                                      "--set", "network.v_th_std=0"]), "network.v_th_std")
     assert "network.v_reset" in err
-    assert time.perf_counter() - started < 5
+    assert time.process_time() - started < 5
 
 
 def test_the_memory_estimate_bounds_a_real_run(tmp_path):
