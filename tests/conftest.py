@@ -8,6 +8,13 @@ matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
+#: one small config of every protocol that writes results
+QUICK_CONFIGS = {
+    "chaos": "chaos_quick.yaml",
+    "heterogeneity_grid": "heterogeneity_grid_quick.yaml",
+    "plasticity": "plasticity_stp.yaml",
+    "ei_rnn": "ei_rnn_quick.yaml",
+}
 
 
 @pytest.fixture

@@ -24,13 +24,9 @@ from hypothesis import strategies as st  # noqa: E402
 from protocols import cli  # noqa: E402
 from protocols.config import Field  # noqa: E402
 
+from conftest import QUICK_CONFIGS as CONFIGS  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = {
-    "chaos": "chaos_quick.yaml",
-    "heterogeneity_grid": "heterogeneity_grid_quick.yaml",
-    "plasticity": "plasticity_stp.yaml",
-    "ei_rnn": "ei_rnn_quick.yaml",
-}
 #: CPU seconds one refused or checked input may take (CPU time: the bound holds on a busy machine)
 TIME_BOUND_S = 5.0
 #: the most memory this test process may reach (Brian2, torch and every check loaded)
@@ -272,17 +268,22 @@ def _real_run(experiment, sets, tmp_path, capsys):
     return True
 
 
-@pytest.mark.parametrize("experiment", ["chaos"])
-def test_accepted_tiny_configs_really_run(experiment, warmed, tmp_path, capsys):
+def real_runs(experiment, n_examples, max_keys, tmp_path, capsys):
+    """Generated tiny configs: each accepted one must really run; at least one must be."""
     ran = []
 
-    @_fuzz_settings(6)
-    @given(sets=overrides(experiment, max_keys=2))
+    @_fuzz_settings(n_examples)
+    @given(sets=overrides(experiment, max_keys=max_keys))
     def check(sets):
         ran.append(_real_run(experiment, sets, tmp_path, capsys))
 
     check()
     assert any(ran), "no generated config was accepted: the test ran nothing"
+
+
+@pytest.mark.parametrize("experiment", ["chaos"])
+def test_accepted_tiny_configs_really_run(experiment, warmed, tmp_path, capsys):
+    real_runs(experiment, 6, 2, tmp_path, capsys)
 
 
 # ----------------------------------------------------------------------------- slow variant
@@ -306,12 +307,4 @@ def test_many_generated_inputs(experiment, warmed, tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", sorted(CONFIGS))
 def test_many_accepted_configs_really_run(experiment, warmed, tmp_path, capsys):
-    ran = []
-
-    @_fuzz_settings(15)
-    @given(sets=overrides(experiment, max_keys=3))
-    def check(sets):
-        ran.append(_real_run(experiment, sets, tmp_path, capsys))
-
-    check()
-    assert any(ran), "no generated config was accepted: the test ran nothing"
+    real_runs(experiment, 15, 3, tmp_path, capsys)

@@ -15,12 +15,7 @@ from protocols import cli, outdir
 from protocols.config import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = {
-    "chaos": "chaos_quick.yaml",
-    "heterogeneity_grid": "heterogeneity_grid_quick.yaml",
-    "plasticity": "plasticity_stp.yaml",
-    "ei_rnn": "ei_rnn_quick.yaml",
-}
+from conftest import QUICK_CONFIGS as CONFIGS  # noqa: E402  (one small config per protocol)
 TINY_GRID = ["--set", "network.n_neurons=30", "--set", "protocol.n_perturbations=2",
              "--set", "protocol.observation=40 ms", "--set", "protocol.fano_window=20 ms",
              "--set", "grid.v_th_std=[0.2]", "--set", "grid.g_std=[0.1, 0.3]", "--jobs", "1"]

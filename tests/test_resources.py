@@ -99,19 +99,24 @@ def test_the_issues_infinite_loop_is_refused_in_a_second(tmp_path, capsys, monke
     assert time.process_time() - started < 5
 
 
+def measured_peak(command) -> int:
+    """Peak resident memory (bytes) of ``command``, measured by a fresh parent process
+    whose only child it is (ru_maxrss is in KiB on Linux)."""
+    measure = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", measure, *command], capture_output=True,
+                          text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.strip().splitlines()[-1]) * 1024
+
+
 def test_the_memory_estimate_bounds_a_real_run(tmp_path):
     """The chaos estimate is above the peak memory a real point uses, and within 4x of it."""
     config = ROOT / "configs/chaos_quick.yaml"
     sets = ["network.n_neurons=400", "protocol.n_perturbations=10", "protocol.observation=200 ms"]
     command = [sys.executable, "-m", "protocols.chaos", str(config), "--out", str(tmp_path / "x"),
                *[a for s in sets for a in ("--set", s)]]
-    # a fresh parent whose only child is the run reports that child's peak (KiB on Linux)
-    measure = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
-               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)")
-    done = subprocess.run([sys.executable, "-c", measure, *command], capture_output=True,
-                          text=True, cwd=ROOT, timeout=600)
-    assert done.returncode == 0, done.stderr
-    peak = int(done.stdout.strip().splitlines()[-1]) * 1024
+    peak = measured_peak(command)
     estimate, _ = chaos.estimate_memory(load_config(config, chaos.SCHEMA, sets))
     assert peak < estimate < 4 * peak, (peak, estimate)
 
@@ -135,11 +140,6 @@ def test_the_ei_rnn_estimate_bounds_a_real_fit(tmp_path):
             "trainer.report_every=0"]
     command = [sys.executable, "-m", "protocols.ei_rnn", str(config), "--out", str(tmp_path / "x"),
                *[a for s in sets for a in ("--set", s)]]
-    measure = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
-               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)")
-    done = subprocess.run([sys.executable, "-c", measure, *command], capture_output=True,
-                          text=True, cwd=ROOT, timeout=600)
-    assert done.returncode == 0, done.stderr
-    peak = int(done.stdout.strip().splitlines()[-1]) * 1024
+    peak = measured_peak(command)
     estimate, _ = ei_rnn.estimate_memory(load_config(config, ei_rnn.SCHEMA, sets))
     assert peak < estimate < 2 * peak, (peak, estimate)
