@@ -44,6 +44,7 @@ import re
 from typing import NamedTuple
 
 import brian2 as b2
+import numpy as np
 from brian2 import mV
 
 __all__ = ["SynapseModel", "NeuronParts", "exponential", "build", "neuron_equations"]
@@ -185,7 +186,9 @@ def build(source, target, model: SynapseModel, *, i=None, j=None, p=None, w=None
     """A ``Synapses`` object for ``model``, connected and initialised.
 
     Connect with index arrays ``i``, ``j`` or probability ``p`` (or neither,
-    to call ``connect`` yourself).  ``w`` sets the weights (scalar, array or
+    to call ``connect`` yourself); empty index arrays (a pathway of in-degree
+    0) give an object with no synapses, switched off (``active = False``), that
+    a network runs without complaint.  ``w`` sets the weights (scalar, array or
     expression string).  Short-term variables start at rest (``x = 1``), the
     modulator at ``lr_mod``.  A drifting weight with bounds is clipped to them
     every ``clip_dt`` (1 ms; ``None``: every step).  ``dt`` sets the clock of
@@ -210,6 +213,13 @@ def build(source, target, model: SynapseModel, *, i=None, j=None, p=None, w=None
                       on_post=model.on_post or None, namespace=model.namespace,
                       method="euler" if model.drift else None, name=name, dt=dt)
     if i is not None or j is not None:
+        if _no_index(i) and _no_index(j):
+            # Brian2 cannot connect empty index arrays (it takes their maximum),
+            # refuses to run a Synapses object never connected and to write its
+            # variables; an inactive one transmits nothing, as a pathway of
+            # in-degree 0 should (the same as models.replicas.connect)
+            syn.active = False
+            return syn
         syn.connect(i=i, j=j)
     elif p is not None:
         syn.connect(p=p)
@@ -226,6 +236,11 @@ def build(source, target, model: SynapseModel, *, i=None, j=None, p=None, w=None
                           dt=clip_dt if clip_dt is not None else syn.clock.dt,
                           name=f"{syn.name}_clip")
     return syn
+
+
+def _no_index(index) -> bool:
+    """Whether ``connect``'s ``i`` or ``j`` names no synapse (None or an empty array)."""
+    return index is None or (not isinstance(index, str) and np.size(index) == 0)
 
 
 def _neuron_variables(model: SynapseModel) -> list[str]:

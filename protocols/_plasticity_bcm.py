@@ -52,12 +52,51 @@ SECTION = {
 }
 
 
+#: sampling intervals of the unit traces and of the weights (seconds)
+TRACE_SAMPLE_S, WEIGHT_SAMPLE_S = 0.01, 0.5
+#: rate assumed by the memory estimate for the units' recorded spikes
+ESTIMATE_RATE_HZ = 100.0
+
+
+def validate(cfg, source, dt) -> None:
+    """Refuse what the run cannot do or measure: ``ConfigError`` naming the key.
+
+    Each selectivity window must show both patterns, and one window at
+    least must fit in the run.
+    """
+    from protocols import _plasticity_checks as checks
+
+    checks.steps(source, "bcm.duration", cfg.duration, checks.MS_CLOCK_S, "the weight clip")
+    checks.window(source, "bcm.period", cfg.period, low=(dt, "protocol.dt"),
+                  high=(cfg.duration / 2, "half of bcm.duration"),
+                  why="the patterns alternate every period, at most once a step, and both "
+                      "must be shown")
+    checks.euler_tau(source, "bcm.tau_rate", cfg.tau_rate, dt, "protocol.dt")
+    checks.euler_tau(source, "bcm.tau_theta", cfg.tau_theta, dt, "protocol.dt")
+    checks.window(source, "bcm.window", cfg.window, low=(2 * cfg.period, "2 x bcm.period"),
+                  high=(cfg.duration, "bcm.duration"),
+                  why="each selectivity window must show both patterns, and one window must "
+                      "fit in the run")
+
+
+def memory_parts(cfg, dt) -> dict:
+    """Bytes of the big arrays (see :func:`protocols.plasticity.estimate_memory`)."""
+    duration_s = float(cfg.duration)
+    n_syn = cfg.n_inputs * cfg.n_units
+    return {"synapses": 200 * n_syn,
+            "weight samples": 3 * 8 * n_syn * (duration_s / WEIGHT_SAMPLE_S + 1),
+            "threshold and rate traces": 6 * 8 * cfg.n_units * (duration_s / TRACE_SAMPLE_S + 1),
+            "spikes": 32 * cfg.n_units * ESTIMATE_RATE_HZ * duration_s,
+            "selectivity windows": 5 * 8 * cfg.n_units * (duration_s / float(cfg.window) + 1)}
+
+
 def run(config, device):
     """All units side by side, one run; one point per unit."""
     import brian2 as b2
-    from brian2 import Hz, mV, ms, second
+    from brian2 import Hz, mV, second
 
     from models import plasticity, rng, synapses
+    from protocols._plasticity_checks import finite_ratio
 
     cfg = config.bcm
     n_in, n_units, half = cfg.n_inputs, cfg.n_units, cfg.n_inputs // 2
@@ -87,8 +126,9 @@ def run(config, device):
     w0 = cfg.w_init * (1 + cfg.w_init_spread * draws.standard_normal(n_in * n_units))
     syn = synapses.build(inputs, units, model, i=pre, j=post, w=np.clip(w0, 0, None),
                          name="bcm_synapses")
-    traces = b2.StateMonitor(units, ["theta_bcm", "nu_bcm"], record=True, dt=10 * ms)
-    weights = b2.StateMonitor(syn, "w", record=True, dt=500 * ms)
+    traces = b2.StateMonitor(units, ["theta_bcm", "nu_bcm"], record=True,
+                             dt=TRACE_SAMPLE_S * second)
+    weights = b2.StateMonitor(syn, "w", record=True, dt=WEIGHT_SAMPLE_S * second)
     spikes = b2.SpikeMonitor(units)
     net = b2.Network(inputs, units, syn, traces, weights, spikes)
     device.run(net, cfg.duration)
@@ -97,7 +137,7 @@ def run(config, device):
     theta = np.asarray(traces.theta_bcm / Hz)
     y = np.asarray(traces.nu_bcm / Hz)
     # <y^2>/nu0 with the threshold's own exponential average
-    nu0, step = float(cfg.target_rate / Hz), float(t[1] - t[0])
+    nu0, step = float(cfg.target_rate / Hz), TRACE_SAMPLE_S
     decay = np.exp(-step / float(cfg.tau_theta / second))
     y2 = np.empty_like(y)
     y2[:, 0] = nu0 ** 2
@@ -108,17 +148,20 @@ def run(config, device):
     w_t = np.asarray(weights.t / second)
     sel_t, selectivity = _selectivity(np.asarray(spikes.i), np.asarray(spikes.t / second),
                                       n_units, duration_s, period_s, float(cfg.window / second))
-    late = t > duration_s / 2
+    late = t > duration_s / 2      # the second half of the run (NaN if no sample there)
     points = []
     for u in range(n_units):
         wa, wb = w[u, :half].mean(axis=0), w[u, half:].mean(axis=0)
+        theta_late = float(theta[u, late].mean()) if late.any() else float("nan")
+        y2_late = float(y2[u, late].mean()) if late.any() else float("nan")
+        final = float(selectivity[u, -1])
         points.append((f"unit{u:02d}", {
             "unit": u, "selectivity_initial": float(selectivity[u, 0]),
-            "selectivity_final": float(selectivity[u, -1]),
-            "preferred": "A" if selectivity[u, -1] > 0 else "B",
-            "theta_late_hz": float(theta[u, late].mean()),
-            "y2_over_nu0_late_hz": float(y2[u, late].mean()),
-            "theta_relative_error": float(abs(theta[u, late].mean() / y2[u, late].mean() - 1)),
+            "selectivity_final": final,
+            # no spike in the last window: no preference can be read
+            "preferred": "none" if np.isnan(final) else ("A" if final > 0 else "B"),
+            "theta_late_hz": theta_late, "y2_over_nu0_late_hz": y2_late,
+            "theta_relative_error": abs(finite_ratio(theta_late, y2_late) - 1),
             "w_a_final": float(wa[-1]), "w_b_final": float(wb[-1]),
             "rate_hz": float((spikes.i == u).sum() / duration_s),
         }, {"t_s": t.astype(np.float32), "theta_hz": theta[u].astype(np.float32),
@@ -128,22 +171,32 @@ def run(config, device):
 
 
 def _selectivity(spike_i, spike_t, n_units, duration_s, period_s, window_s):
-    """(r_A - r_B)/(r_A + r_B) per unit in consecutive windows."""
+    """(r_A - r_B)/(r_A + r_B) per unit in consecutive whole windows (NaN without spikes).
+
+    Counted in one pass over the spikes (``bincount`` over unit, window and
+    phase), so the cost does not grow with the number of windows times spikes.
+    """
     edges = np.arange(0, duration_s + 1e-9, window_s)
-    phase_b = (np.floor(spike_t / period_s).astype(int) % 2) == 1
-    out = np.full((n_units, len(edges) - 1), np.nan)
-    for k, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
-        inside = (spike_t >= lo) & (spike_t < hi)
-        a = np.bincount(spike_i[inside & ~phase_b], minlength=n_units).astype(float)
-        b = np.bincount(spike_i[inside & phase_b], minlength=n_units).astype(float)
-        with np.errstate(invalid="ignore"):
-            out[:, k] = (a - b) / (a + b)
+    n_windows = len(edges) - 1
+    spike_i = np.asarray(spike_i, dtype=np.int64)
+    spike_t = np.asarray(spike_t, dtype=float)
+    phase_b = (np.floor(spike_t / period_s).astype(np.int64) % 2) == 1
+    window = np.searchsorted(edges, spike_t, side="right") - 1   # edges[k] <= t < edges[k+1]
+    inside = (window >= 0) & (window < n_windows)
+    flat = (spike_i[inside] * n_windows + window[inside]) * 2 + phase_b[inside]
+    counts = np.bincount(flat, minlength=n_units * n_windows * 2).astype(float)
+    counts = counts.reshape(n_units, n_windows, 2)
+    a, b = counts[..., 0], counts[..., 1]
+    with np.errstate(invalid="ignore"):
+        out = (a - b) / (a + b)
     return 0.5 * (edges[:-1] + edges[1:]), out
 
 
 def report(result, figures):
     """Threshold vs <y^2>/nu0; weights of A and B; selectivity over time."""
     import matplotlib.pyplot as plt
+
+    from protocols._plasticity_checks import fmt
 
     points = list(result.points.values())
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.3))
@@ -174,15 +227,20 @@ def report(result, figures):
 
     n_selective = sum(abs(p.attrs["selectivity_final"]) > 0.5 for p in points)
     prefer_a = sum(p.attrs["preferred"] == "A" for p in points)
+    prefer_b = sum(p.attrs["preferred"] == "B" for p in points)
     lines = [f"{len(points)} linear-Poisson units learn with BCM from two alternating input "
              f"patterns; {n_selective} end with |selectivity| > 0.5 ({prefer_a} prefer A, "
-             f"{len(points) - prefer_a} prefer B).", "",
+             f"{prefer_b} prefer B).", "",
              "| unit | selectivity: first window | last window | θ late (Hz) | ⟨y²⟩/ν0 late (Hz) "
              "| error | w from A | w from B | rate (Hz) |", "|---|---|---|---|---|---|---|---|---|"]
     for p in points:
         a = p.attrs
-        lines.append(f"| {p.name} | {a['selectivity_initial']:+.2f} | {a['selectivity_final']:+.2f}"
-                     f" | {a['theta_late_hz']:.2f} | {a['y2_over_nu0_late_hz']:.2f} | "
-                     f"{100 * a['theta_relative_error']:.1f}% | {a['w_a_final']:.4f} | "
+        lines.append(f"| {p.name} | {fmt(a['selectivity_initial'], '+.2f')} | "
+                     f"{fmt(a['selectivity_final'], '+.2f')} | {fmt(a['theta_late_hz'], '.2f')} | "
+                     f"{fmt(a['y2_over_nu0_late_hz'], '.2f')} | "
+                     f"{fmt(100 * a['theta_relative_error'], '.1f')}% | {a['w_a_final']:.4f} | "
                      f"{a['w_b_final']:.4f} | {a['rate_hz']:.1f} |")
+    lines += ["", "Selectivity is not computable in a window where a unit did not spike; "
+              "\"none\" prefers neither pattern for that reason."] \
+        if any(p.attrs["preferred"] == "none" for p in points) else []
     return made, lines

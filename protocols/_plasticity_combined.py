@@ -75,7 +75,7 @@ import numpy as np
 
 from analysis import plots
 from protocols._plasticity_homeostasis import fixed_indegree
-from protocols.config import Field
+from protocols.config import ConfigError, Field
 
 SECTION = {
     "plasticity_dt": Field("quantity", "1 ms", unit="time", low=0, low_open=True,
@@ -134,6 +134,62 @@ SECTION = {
                                   doc="largest fraction of E neurons whose final rate may lie "
                                       "outside the band in a stable run"),
 }
+
+
+#: rate assumed by the memory estimate for the recorded spikes
+ESTIMATE_RATE_HZ = 100.0
+#: the most histogram bins of the weights (each sample's histogram is one column of a figure)
+MAX_WEIGHT_BINS = 10_000
+
+
+def validate(cfg, source, dt) -> None:
+    """Refuse what the run cannot draw, do or measure: ``ConfigError`` naming the key."""
+    from protocols import _plasticity_checks as checks
+
+    checks.indegree(source, "combined.k_ee", cfg.k_ee, cfg.n_exc, "combined.n_exc",
+                    exclude_self=True)
+    checks.indegree(source, "combined.k_ei", cfg.k_ei, cfg.n_exc, "combined.n_exc")
+    checks.indegree(source, "combined.k_ie", cfg.k_ie, cfg.n_inh, "combined.n_inh")
+    checks.steps(source, "combined.plasticity_dt", cfg.duration, cfg.plasticity_dt,
+                 "combined.plasticity_dt")
+    checks.steps(source, "combined.duration", cfg.duration, checks.MS_CLOCK_S, "the weight clip")
+    # the presynaptic BCM trace and the weight drift live on the synapses' clock
+    # (plasticity_dt), the BCM threshold on the neurons' (protocol.dt)
+    checks.euler_tau(source, "combined.bcm_tau_rate", cfg.bcm_tau_rate, cfg.plasticity_dt,
+                     "combined.plasticity_dt")
+    checks.euler_tau(source, "combined.bcm_tau_theta", cfg.bcm_tau_theta, dt, "protocol.dt")
+    checks.euler_rate(source, "combined.decay_rate", cfg.decay_rate, cfg.plasticity_dt,
+                      "combined.plasticity_dt")
+    low, high = (dt, "protocol.dt"), (cfg.duration, "combined.duration")
+    for key, why in (("bin", "the rates are counted in bins of the run, each at least one step"),
+                     ("weight_sample", "the weights are sampled inside the run"),
+                     ("final_window", "the final rates are measured inside the run")):
+        checks.window(source, f"combined.{key}", cfg[key], low=low, high=high, why=why)
+    if cfg.band_low >= cfg.band_high:
+        raise ConfigError(source, "combined.band_low",
+                          f"got {checks.show(cfg.band_low)} with combined.band_high "
+                          f"{checks.show(cfg.band_high)}; allowed below combined.band_high "
+                          "(because the stability band runs from band_low up to band_high)")
+    if cfg.n_weight_bins > MAX_WEIGHT_BINS:
+        raise ConfigError(source, "combined.n_weight_bins",
+                          f"got {cfg.n_weight_bins}; allowed 2 to {MAX_WEIGHT_BINS} (because "
+                          "every weight sample's histogram is stored and drawn)")
+
+
+def memory_parts(cfg, dt) -> dict:
+    """Bytes of the big arrays (see :func:`protocols.plasticity.estimate_memory`)."""
+    duration_s, n_e, n_i = float(cfg.duration), cfg.n_exc, cfg.n_inh
+    plastic = cfg.k_ee * n_e
+    n_samples = duration_s / float(cfg.weight_sample) + 2
+    return {"neurons": 300 * (n_e + n_i),
+            "synapses": 300 * plastic + 100 * (cfg.k_ei * n_i + cfg.k_ie * n_e),
+            # fixed_indegree draws one random key per (target, source) pair
+            "connectivity draw": 16 * max(n_e * n_e, n_e * n_i),
+            "weight samples": 4 * 8 * plastic * n_samples,
+            "theta and rate traces": 3 * 8 * 2 * n_e * n_samples,
+            "weight histograms": 2 * 8 * cfg.n_weight_bins * n_samples,
+            "spikes": 32 * (n_e + n_i) * ESTIMATE_RATE_HZ * duration_s,
+            "rate bins": 4 * 8 * (duration_s / float(cfg.bin) + 1)}
 
 
 def plastic_model(cfg):

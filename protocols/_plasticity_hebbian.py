@@ -19,7 +19,7 @@ import numpy as np
 from analysis import plots
 from analysis.spikes import bin_spikes
 from analysis.stats import pearson
-from protocols.config import Field
+from protocols.config import ConfigError, Field
 
 SECTION = {
     "n_inputs": Field("int", 100, low=2, doc="input neurons"),
@@ -45,10 +45,56 @@ SECTION = {
 }
 
 
+#: the weights are sampled this often (seconds)
+WEIGHT_SAMPLE_S = 0.25
+#: rate assumed by the memory estimate for the units' recorded spikes
+ESTIMATE_RATE_HZ = 100.0
+
+
+def validate_patterns(cfg, source, section: str, dt) -> None:
+    """Schedule and weight decay (shared with ``strategies``): ``ConfigError`` naming the key."""
+    from protocols import _plasticity_checks as checks
+
+    if cfg.n_patterns > cfg.n_inputs:
+        raise ConfigError(source, f"{section}.n_patterns",
+                          f"got {cfg.n_patterns} with {section}.n_inputs {cfg.n_inputs}; allowed "
+                          f"1 to {section}.n_inputs (because each pattern is a block of "
+                          f"{section}.n_inputs // {section}.n_patterns inputs, at least one)")
+    checks.whole_ms(source, f"{section}.show", cfg.show, at_least_one=True)
+    checks.whole_ms(source, f"{section}.gap", cfg.gap, at_least_one=False)
+    checks.steps(source, f"{section}.duration", cfg.duration, checks.MS_CLOCK_S,
+                 "the millisecond schedule and weight clip")
+    checks.euler_rate(source, f"{section}.decay_rate", cfg.decay_rate, dt, "protocol.dt")
+
+
+def validate(cfg, source, dt) -> None:
+    """Refuse what the run cannot do or measure: ``ConfigError`` naming the key."""
+    from protocols import _plasticity_checks as checks
+
+    validate_patterns(cfg, source, "hebbian", dt)
+    checks.window(source, "hebbian.coactivity_bin", cfg.coactivity_bin,
+                  low=(dt, "protocol.dt"), high=(cfg.duration, "hebbian.duration"),
+                  why="co-activations are counted in whole bins of the run, each at least "
+                      "one time step")
+
+
+def memory_parts(cfg, dt) -> dict:
+    """Bytes of the big arrays (see :func:`protocols.plasticity.estimate_memory`)."""
+    duration_s = float(cfg.duration)
+    n_syn = cfg.n_inputs * cfg.n_units
+    in_rate = min(max(float(cfg.rate_high), float(cfg.rate_low)), 1 / float(dt))  # <= 1 a step
+    n_bins = duration_s / float(cfg.coactivity_bin) + 1
+    return {"synapses": 200 * n_syn,
+            "weight samples": 3 * 8 * n_syn * (duration_s / WEIGHT_SAMPLE_S + 1),
+            "spikes": 32 * duration_s * (cfg.n_inputs * in_rate + cfg.n_units * ESTIMATE_RATE_HZ),
+            "co-activity bins": 9 * (cfg.n_inputs + cfg.n_units) * n_bins,
+            "pattern schedule": 24 * (duration_s * 1000 + 2)}
+
+
 def run(config, device):
     """All units in one network; one point with the whole weight history."""
     import brian2 as b2
-    from brian2 import ms, second
+    from brian2 import second
 
     from models import plasticity, rng, synapses
 
@@ -66,7 +112,7 @@ def run(config, device):
     w0 = np.clip(cfg.w_init * (1 + cfg.w_init_spread * draws.standard_normal(len(pre))),
                  0, cfg.w_max)
     syn = synapses.build(inputs, units, model, i=pre, j=post, w=w0, name="hebb_synapses")
-    weights = b2.StateMonitor(syn, "w", record=True, dt=250 * ms)
+    weights = b2.StateMonitor(syn, "w", record=True, dt=WEIGHT_SAMPLE_S * second)
     in_spikes, out_spikes = b2.SpikeMonitor(inputs), b2.SpikeMonitor(units)
     net = b2.Network(inputs, units, syn, weights, in_spikes, out_spikes)
     device.run(net, cfg.duration)
@@ -74,10 +120,12 @@ def run(config, device):
     w_hist = np.asarray(weights.w)                     # synapse x time
     w_final = np.asarray(syn.w[:])
     bin_s = float(cfg.coactivity_bin / second)
+    # whole bins only: a last bin cut short by the end of the run is left out
+    stop_s = max(1, int(np.floor(duration_s / bin_s + 1e-9))) * bin_s
     pre_b = bin_spikes(np.asarray(in_spikes.i), np.asarray(in_spikes.t / second), n_in, 0.0,
-                       duration_s, bin_s, binary=True).astype(float)
+                       stop_s, bin_s, binary=True).astype(float)
     post_b = bin_spikes(np.asarray(out_spikes.i), np.asarray(out_spikes.t / second), n_units,
-                        0.0, duration_s, bin_s, binary=True).astype(float)
+                        0.0, stop_s, bin_s, binary=True).astype(float)
     coactive = (post_b @ pre_b.T)                      # unit x input
     change = (w_final - w0).reshape(n_units, n_in)
     r, p, n = pearson(coactive.ravel(), change.ravel())
@@ -95,15 +143,19 @@ def run(config, device):
 
 
 def pattern_schedule(cfg, duration_s: float) -> np.ndarray:
-    """The pattern shown in each millisecond (-1 during pauses), patterns in turn."""
+    """The pattern shown in each millisecond (-1 during pauses), patterns in turn.
+
+    One value per millisecond from 0 to the end of the run, so its size
+    follows the duration, not ``show`` or ``gap`` (a show longer than the run
+    costs nothing).  ``show`` and ``gap`` are whole milliseconds (``validate``).
+    """
     from brian2 import ms
 
     show_ms = int(round(float(cfg.show / ms)))
-    slot_ms = show_ms + int(round(float(cfg.gap / ms)))
-    n_slots = int(np.ceil(duration_s * 1000 / slot_ms)) + 1
-    shown = np.full((n_slots, slot_ms), -1)
-    shown[:, :show_ms] = (np.arange(n_slots) % cfg.n_patterns)[:, None]
-    return shown.ravel()
+    slot_ms = max(1, show_ms + int(round(float(cfg.gap / ms))))
+    t_ms = np.arange(int(np.ceil(duration_s * 1000)) + 1)
+    slot, within = np.divmod(t_ms, slot_ms)
+    return np.where(within < show_ms, slot % cfg.n_patterns, -1)
 
 
 def pattern_inputs(cfg, shown: np.ndarray, name: str = "hebb_inputs"):
@@ -132,6 +184,8 @@ def report(result, figures):
     """Weight statistics over time, co-activation vs weight change, final weights."""
     import matplotlib.pyplot as plt
 
+    from protocols._plasticity_checks import fmt
+
     point = result.point
     a, d = point.attrs, point.data
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.3))
@@ -147,7 +201,7 @@ def report(result, figures):
     ax = axes[1]
     ax.scatter(d["coactivation"].ravel(), d["weight_change"].ravel(), s=4, alpha=0.5)
     ax.set(xlabel="co-activations (pre and post in the same bin)", ylabel="weight change",
-           title=f"Hebbian: r = {a['pearson_r']:.2f} (n = {a['n_synapses']})")
+           title=f"Hebbian: r = {fmt(a['pearson_r'], '.2f')} (n = {a['n_synapses']})")
     ax = axes[2]
     image = ax.imshow(d["w_final"], aspect="auto", cmap="viridis", interpolation="nearest")
     ax.set(xlabel="input neuron (patterns are consecutive blocks)", ylabel="unit",
@@ -158,8 +212,8 @@ def report(result, figures):
     lines = [f"{a['n_units']} units learn from {a['n_patterns']} repeated Poisson patterns with "
              "Hebbian learning and weight decay.", "",
              "| measure | value |", "|---|---|",
-             f"| Pearson r, co-activations vs weight change | {a['pearson_r']:.3f} "
-             f"(p = {a['pearson_p']:.2g}, n = {a['n_synapses']}) |",
+             f"| Pearson r, co-activations vs weight change | {fmt(a['pearson_r'], '.3f')} "
+             f"(p = {fmt(a['pearson_p'], '.2g')}, n = {a['n_synapses']}) |",
              f"| final weights mean ± std | {a['w_mean_final']:.3f} ± {a['w_std_final']:.3f} |",
              f"| final weights min / max (bounds 0 / {a['w_max_bound']:g}) | "
              f"{a['w_min_final']:.3f} / {a['w_max_final']:.3f} |",

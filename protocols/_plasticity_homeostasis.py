@@ -100,6 +100,51 @@ SECTION = {
 }
 
 
+#: rate assumed by the memory estimate for the recorded spikes
+ESTIMATE_RATE_HZ = 100.0
+
+
+def point_name(scale: float) -> str:
+    return f"scale_{scale:g}"
+
+
+def validate(cfg, source, dt) -> None:
+    """Refuse what the run cannot draw, do or measure: ``ConfigError`` naming the key."""
+    from protocols import _plasticity_checks as checks
+
+    checks.distinct(source, "homeostasis.scales", [float(x) for x in cfg.scales], point_name)
+    checks.indegree(source, "homeostasis.k_input", cfg.k_input, cfg.n_input, "homeostasis.n_input")
+    checks.indegree(source, "homeostasis.k_ee", cfg.k_ee, cfg.n_exc, "homeostasis.n_exc",
+                    exclude_self=True)
+    checks.indegree(source, "homeostasis.k_ei", cfg.k_ei, cfg.n_exc, "homeostasis.n_exc")
+    checks.indegree(source, "homeostasis.k_ie", cfg.k_ie, cfg.n_inh, "homeostasis.n_inh")
+    checks.steps(source, "homeostasis.duration", cfg.duration, checks.MS_CLOCK_S,
+                 "the weight clip")
+    low, high = (dt, "protocol.dt"), (cfg.duration, "homeostasis.duration")
+    for key, why in (("bin", "the rate is counted in bins of the run, each at least one step"),
+                     ("initial_window", "the initial rate is measured inside the run"),
+                     ("final_window", "the final rate is measured inside the run")):
+        checks.window(source, f"homeostasis.{key}", cfg[key], low=low, high=high, why=why)
+    checks.window(source, "homeostasis.weight_sample", cfg.weight_sample, low=low, high=high,
+                  high_open=True, why="the final weights are the last sample, which must come "
+                                      "after the first (at t = 0)")
+
+
+def memory_parts(cfg, dt) -> dict:
+    """Bytes of the big arrays (see :func:`protocols.plasticity.estimate_memory`)."""
+    duration_s, n_c = float(cfg.duration), len(cfg.scales)
+    n_e, n_i, n_x = cfg.n_exc, cfg.n_inh, cfg.n_input
+    plastic = n_c * (cfg.k_input + cfg.k_ee) * n_e
+    static = n_c * (cfg.k_input * n_i + cfg.k_ei * n_i + cfg.k_ie * n_e)
+    return {"neurons": 200 * n_c * (n_e + n_i + n_x),
+            "synapses": 200 * plastic + 100 * static,
+            # fixed_indegree draws one random key per (target, source) pair
+            "connectivity draw": 16 * max(n_e * n_x, n_i * n_x, n_e * n_e, n_i * n_e, n_e * n_i),
+            "weight samples": 3 * 8 * plastic * (duration_s / float(cfg.weight_sample) + 1),
+            "spikes": 32 * n_c * (n_e + n_i) * ESTIMATE_RATE_HZ * duration_s,
+            "rate bins": 4 * 8 * n_c * (duration_s / float(cfg.bin) + 1)}
+
+
 def condition(scale: float) -> str:
     """``down``, ``unperturbed`` or ``up`` for an initial weight factor."""
     return "unperturbed" if np.isclose(scale, 1.0) else ("down" if scale < 1 else "up")
@@ -210,7 +255,7 @@ def run(config, device):
         final_rate = window_rate(t_c, n_e, final_start, duration)
         final_per_neuron = np.bincount(e_i[mine & (e_t >= final_start)] - c * n_e,
                                        minlength=n_e) / (duration - final_start)
-        points.append((f"scale_{scale:g}", {
+        points.append((point_name(scale), {
             "scale": scale, "condition": condition(scale), "target_rate_hz": target,
             "initial_rate_hz": initial_rate, "initial_deviation": initial_rate / target - 1,
             "final_rate_hz": final_rate, "final_error": final_rate / target - 1,
@@ -267,6 +312,7 @@ def _colours(points):
 
 def report(result, figures):
     """Rate over time with the target; mean excitatory weights over time; table."""
+    from protocols._plasticity_checks import fmt
     from protocols.plasticity import config_value
 
     import matplotlib.pyplot as plt
@@ -312,13 +358,16 @@ def report(result, figures):
              "| condition | initial scale | initial rate (Hz) | vs target | final rate (Hz) "
              "| final error | settling time (s) | mean w E→E: start → end | effective scale |",
              "|---|---|---|---|---|---|---|---|---|"]
+    duration = float(points[0].data["bin_edges_s"][-1])
     for p in points:
         a = p.attrs
-        settle = "never" if np.isnan(a["settling_time_s"]) else f"{a['settling_time_s']:.0f}"
+        settle = ("not computable" if duration < 1.0 else "never") \
+            if np.isnan(a["settling_time_s"]) else f"{a['settling_time_s']:.0f}"
         lines.append(f"| {a['condition']} | {a['scale']:g} | {a['initial_rate_hz']:.2f} | "
                      f"{100 * a['initial_deviation']:+.0f}% | {a['final_rate_hz']:.2f} | "
                      f"{100 * a['final_error']:+.1f}% | {settle} | "
-                     f"{a['mean_w_ee_initial']:.3f} → {a['mean_w_ee_final']:.3f} | "
+                     f"{fmt(a['mean_w_ee_initial'], '.3f', 'none')} → "
+                     f"{fmt(a['mean_w_ee_final'], '.3f', 'none')} | "
                      f"{a['final_effective_scale']:.3f} |")
     lines += ["", f"Initial rate: first {_seconds(result, 'initial_window', '500 ms'):g} s; "
               f"final rate: last {_seconds(result, 'final_window', '5 s'):g} s; settling time: "
@@ -326,6 +375,8 @@ def report(result, figures):
               f"±{100 * tol:g}% of the target; effective scale: final mean input→E weight "
               "over its calibrated value (all excitatory weights onto a neuron scale "
               "together)."]
+    if np.isnan(points[0].attrs["mean_w_ee_final"]):
+        lines += ["", "No E→E synapses (homeostasis.k_ee = 0): the mean E→E weight is none."]
     return made, lines
 
 

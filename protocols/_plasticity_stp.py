@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from analysis import plots
-from protocols.config import Field
+from protocols.config import ConfigError, Field
 
 PRESETS = ("facilitating", "depressing")
 
@@ -23,6 +23,50 @@ SECTION = {
                       doc="length of each train"),
     "n_spikes_shown": Field("int", 20, low=2, doc="spikes per train drawn in the efficacy figure"),
 }
+
+
+#: the first spike of every train (a step after t = 0, so it is transmitted and recorded)
+FIRST_SPIKE_S = 1e-3
+
+
+def point_name(preset: str, rate: float) -> str:
+    return f"{preset}_{rate:g}hz"
+
+
+def validate(cfg, source, dt) -> None:
+    """Refuse what the run cannot measure: ``ConfigError`` naming the key.
+
+    Every train needs two spikes (the paired-pulse ratio, and an efficacy
+    after the first), each on its own time step; rates name the points, so
+    they must differ as printed.
+    """
+    from brian2 import second
+
+    from protocols import _plasticity_checks as checks
+
+    rates = [float(r) for r in cfg.rates_hz]
+    checks.distinct(source, "stp.rates_hz", rates, lambda r: point_name("depressing", r))
+    fastest = max(rates)
+    if 1.0 / fastest < 2 * float(dt):
+        raise ConfigError(source, "stp.rates_hz",
+                          f"got {fastest:g} Hz with protocol.dt {checks.show(dt)}; allowed at "
+                          f"most 1/(2 protocol.dt) = {1 / (2 * float(dt)):g} Hz (because two "
+                          "spikes of a train would share a time step)")
+    slowest = min(rates)
+    needed = (FIRST_SPIKE_S + 1.0 / slowest) * second + dt
+    checks.window(source, "stp.duration", cfg.duration, low=(needed, "1 ms + 1/min(stp.rates_hz)"
+                                                             " + protocol.dt"),
+                  why=f"every train, also at {slowest:g} Hz, needs two spikes: the first at "
+                      "1 ms, the second one period later")
+
+
+def memory_parts(cfg, dt) -> dict:
+    """Bytes of the big arrays: the received input of every pair at every step, the spikes."""
+    duration_s, n_pairs = float(cfg.duration), len(PRESETS) * len(cfg.rates_hz)
+    n_steps = duration_s / float(dt) + 1
+    n_spikes = len(PRESETS) * sum(float(r) for r in cfg.rates_hz) * duration_s
+    return {"recorded input (pairs x steps)": 4 * 8 * n_pairs * n_steps,
+            "spike trains": 64 * n_spikes}
 
 
 def run(config, device):
@@ -38,7 +82,7 @@ def run(config, device):
     pairs = [(preset, rate) for preset in PRESETS for rate in rates]
     indices, times, starts = [], [], []
     for k, (_, rate) in enumerate(pairs):
-        spike_times = np.arange(1e-3, duration_s, 1.0 / rate)
+        spike_times = np.arange(FIRST_SPIKE_S, duration_s, 1.0 / rate)
         starts.append(len(times))
         indices += [k] * len(spike_times)
         times += spike_times.tolist()
@@ -69,7 +113,7 @@ def run(config, device):
         efficacy = np.diff(np.concatenate(([0.0], after)))
         theory = plasticity.stp_steady_state(ns["U_stp"], ns.get("tau_stp_f", 0 * second),
                                              ns["tau_stp_d"], rate * Hz)
-        points.append((f"{preset}_{rate:g}hz", {
+        points.append((point_name(preset, rate), {
             "preset": preset, "rate_hz": rate, "U": ns["U_stp"],
             "tau_f_s": float(ns.get("tau_stp_f", 0 * second) / second),
             "tau_d_s": float(ns["tau_stp_d"] / second),
@@ -85,6 +129,7 @@ def run(config, device):
 
 def report(result, figures):
     """Efficacy per spike with the analytic steady state; steady state vs rate; PPR."""
+    from protocols._plasticity_checks import fmt
     from protocols.plasticity import config_value
 
     import matplotlib.pyplot as plt
@@ -95,8 +140,8 @@ def report(result, figures):
     points = list(result.points.values())
     n_shown = int(config_value(result, "stp", "n_spikes_shown", 20))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    colours = dict(zip(sorted({p.attrs["rate_hz"] for p in points}),
-                       plt.get_cmap("viridis")(np.linspace(0, 0.9, 8))))
+    all_rates = sorted({p.attrs["rate_hz"] for p in points})   # one colour each, however many
+    colours = dict(zip(all_rates, plt.get_cmap("viridis")(np.linspace(0, 0.9, len(all_rates)))))
     for preset, ax in zip(("facilitating", "depressing"), axes[:2]):
         for p in sorted((p for p in points if p.attrs["preset"] == preset),
                         key=lambda p: p.attrs["rate_hz"]):
@@ -136,7 +181,7 @@ def report(result, figures):
     for p in sorted(points, key=lambda p: (p.attrs["preset"], p.attrs["rate_hz"])):
         a = p.attrs
         lines.append(f"| {a['preset']} | {a['rate_hz']:g} | {a['efficacy_first']:.4f} | "
-                     f"{a['paired_pulse_ratio']:.3f} | {a['efficacy_steady']:.4f} | "
+                     f"{fmt(a['paired_pulse_ratio'], '.3f')} | {a['efficacy_steady']:.4f} | "
                      f"{a['efficacy_theory']:.4f} | {100 * a['relative_error']:.2f}% |")
     return made, lines
 

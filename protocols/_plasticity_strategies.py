@@ -49,6 +49,41 @@ SECTION = {
 }
 
 
+#: the weights are sampled this often (seconds)
+WEIGHT_SAMPLE_S = 0.25
+
+
+def validate(cfg, source, dt) -> None:
+    """Refuse what the run cannot do or compare: ``ConfigError`` naming the key.
+
+    The schedules are set once a millisecond, so their times are whole
+    milliseconds; the periodic and epoch strategies must switch at least once
+    within the run (else they repeat the continuous one).
+    """
+    from protocols import _plasticity_checks as checks
+    from protocols._plasticity_hebbian import validate_patterns
+
+    validate_patterns(cfg, source, "strategies", dt)
+    for key, at_least_one in (("period_on", True), ("period_off", False), ("epoch", True),
+                              ("rest", False)):
+        checks.whole_ms(source, f"strategies.{key}", cfg[key], at_least_one=at_least_one)
+    for key, name in (("period_on", "periodic"), ("epoch", "epochs")):
+        checks.window(source, f"strategies.{key}", cfg[key],
+                      high=(cfg.duration, "strategies.duration"), high_open=True,
+                      why=f"the {name} strategy must switch within the run, else it repeats "
+                          "the continuous one")
+
+
+def memory_parts(cfg, dt) -> dict:
+    """Bytes of the big arrays (see :func:`protocols.plasticity.estimate_memory`)."""
+    duration_s = float(cfg.duration)
+    n_syn = len(STRATEGIES) * cfg.n_inputs * cfg.n_units
+    return {"synapses": 200 * n_syn,
+            "weight samples": 3 * 8 * n_syn * (duration_s / WEIGHT_SAMPLE_S + 1),
+            # shown pattern, five schedules, their TimedArrays and float32 copies, per ms
+            "schedules": 120 * (duration_s * 1000 + 2)}
+
+
 def schedules(cfg, shown: np.ndarray) -> dict:
     """``lr_mod`` of every strategy, one value per millisecond."""
     from brian2 import ms
@@ -96,12 +131,13 @@ def run(config, device):
         syn.namespace["lr_schedule"] = b2.TimedArray(lr[name], dt=1 * ms)
         syn.run_regularly("lr_mod = lr_schedule(t)", dt=1 * ms, when="start",
                           name=f"lr_{name}")
-        monitors[name] = b2.StateMonitor(syn, "w", record=True, dt=250 * ms)
+        monitors[name] = b2.StateMonitor(syn, "w", record=True, dt=WEIGHT_SAMPLE_S * second)
         objects += [units, syn, monitors[name]]
     net = b2.Network(*objects)
     device.run(net, cfg.duration)
 
     size = n_in // cfg.n_patterns
+    n_ms = max(1, int(np.ceil(duration_s * 1000 - 1e-6)))   # schedule values inside the run
     points = []
     for name in STRATEGIES:
         w = np.asarray(monitors[name].w).reshape(n_units, n_in, -1)     # unit, input, time
@@ -117,10 +153,9 @@ def run(config, device):
             "strategy": name, "alignment_final": float(alignment[-1]),
             "reward_preference_final": float(reward_pref[-1]),
             "w_mean_final": float(w[..., -1].mean()),
-            "learning_time_fraction": float((lr[name][: int(duration_s * 1000)] > 0).mean()),
+            "learning_time_fraction": float((lr[name][:n_ms] > 0).mean()),
         }, {"t_s": t, "alignment": alignment, "reward_preference": reward_pref,
-            "w_mean": w.mean(axis=(0, 1)), "lr_mod": lr[name][: int(duration_s * 1000)]
-            .astype(np.float32)}))
+            "w_mean": w.mean(axis=(0, 1)), "lr_mod": lr[name][:n_ms].astype(np.float32)}))
     return points
 
 

@@ -14,8 +14,11 @@
 
 Each sub-experiment lives in ``protocols/_plasticity_<kind>.py`` and provides
 ``SECTION`` (its config keys), ``run(config) -> [(point, attrs, datasets)]``
-and ``report(result, figures_dir) -> (figure paths, markdown lines)``.  This
-module owns the config, the result file and the report around them::
+and ``report(result, figures_dir) -> (figure paths, markdown lines)``, and
+optionally ``validate(section, source, dt)`` (checks across its keys, see
+:func:`validate`) and ``memory_parts(section, dt) -> {what: bytes}`` (see
+:func:`estimate_memory`).  This module owns the config, the result file and
+the report around them::
 
     snnsuite run configs/plasticity_stp.yaml --out results/stp
     python -m protocols.plasticity configs/plasticity_stp.yaml
@@ -76,12 +79,96 @@ def versions() -> dict:
     return chaos.versions()
 
 
+def validate(config) -> None:
+    """Checks across keys that the schema cannot express; ``ConfigError`` names the key.
+
+    Made before anything is built (the command line calls it first, and
+    :func:`run` again), so that an accepted config runs to the end: the run
+    lasts at least one step of ``protocol.dt`` and at most
+    :data:`~protocols.resources.MAX_STEPS` of them; then the sub-experiment's
+    own ``validate(section, source, dt)`` checks its windows against its
+    duration, in-degrees against population sizes, lists for emptiness and
+    repeated values, and whatever else its run and measures depend on.
+
+    >>> from protocols.config import load_config_text
+    >>> cfg = load_config_text("experiment: plasticity", SCHEMA, ["stp.rates_hz=[]"])
+    >>> validate(cfg)
+    Traceback (most recent call last):
+    ...
+    protocols.config.ConfigError: <text>: stp.rates_hz: got an empty list; allowed one value or more (because each value is one condition of the run)
+    """
+    from protocols import _plasticity_checks as checks
+
+    kind, dt = config.protocol.kind, config.protocol.dt
+    section = config[kind]
+    checks.window(config.source, f"{kind}.duration", section.duration, low=(dt, "protocol.dt"),
+                  why="the run needs at least one time step")
+    checks.steps(config.source, f"{kind}.duration", section.duration, dt, "protocol.dt")
+    module = _module(kind)
+    if hasattr(module, "validate"):
+        module.validate(section, config.source, dt)
+
+
+#: what one Python process with Brian2, numpy and the suite loaded holds before any network
+PROCESS_BYTES = 300 * 2**20
+
+
+def estimate_memory(config, jobs=None) -> tuple[float, str]:
+    """Peak bytes of a plasticity run (one process) and what dominates it.
+
+    An upper bound from the config alone, made before anything is built:
+    :data:`PROCESS_BYTES` plus the sum of the sub-experiment's
+    ``memory_parts(section, dt)``, each a simple product of sizes, e.g.
+
+    * weight samples: ``factor x 8 B x n_recorded x (duration / sample interval + 1)``
+      (a ``StateMonitor``'s storage with its growth slack, and the arrays
+      read back from it: factor 3-4) - usually the largest part;
+    * recorded spikes: ``32 B x neurons x rate x duration`` at the input rate
+      for inputs and 100 Hz (a plausible upper rate) for recorded neurons;
+    * synapses 100-300 B and neurons 200-300 B each (Brian2's arrays);
+    * drawing a fixed in-degree: ``16 B x n_pre x n_post`` for the largest pathway;
+    * ``stp``: the received input of every pair at every step,
+      ``4 x 8 B x pairs x duration / dt``;
+    * ``hebbian``/``strategies``: the millisecond schedules, 24 / 120 B per ms.
+
+    ``jobs`` is ignored: a plasticity run is one process.
+
+    >>> from protocols.config import load_config_text
+    >>> cfg = load_config_text("experiment: plasticity", SCHEMA)
+    >>> need, detail = estimate_memory(cfg)
+    >>> 300 * 2**20 < need < 400 * 2**20, detail.split(";")[0]
+    (True, 'stp: 10 (preset, rate) pairs, 3000 ms')
+    """
+    from protocols import _plasticity_checks as checks
+    from protocols.resources import format_bytes
+
+    kind, dt = config.protocol.kind, config.protocol.dt
+    section = config[kind]
+    module = _module(kind)
+    parts = module.memory_parts(section, dt) if hasattr(module, "memory_parts") else {}
+    biggest = max(parts, key=parts.get) if parts else "process"
+    size = {"stp": lambda c: f"{2 * len(c.rates_hz)} (preset, rate) pairs",
+            "hebbian": lambda c: f"{c.n_inputs} inputs x {c.n_units} units",
+            "bcm": lambda c: f"{c.n_inputs} inputs x {c.n_units} units",
+            "homeostasis": lambda c: f"{len(c.scales)} x {c.n_exc + c.n_inh} neurons",
+            "combined": lambda c: f"{c.n_exc + c.n_inh} neurons",
+            "strategies": lambda c: f"5 x {c.n_inputs} inputs x {c.n_units} units"}[kind](section)
+    detail = (f"{kind}: {size}, {checks.show(section.duration)}; most for the {biggest}"
+              + (f" ({format_bytes(parts[biggest])})" if parts else ""))
+    return PROCESS_BYTES + sum(parts.values()), detail
+
+
 def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: bool = False) -> Path:
-    """Run the sub-experiment named by ``protocol.kind`` into ``out_dir/results.h5``."""
+    """Run the sub-experiment named by ``protocol.kind`` into ``out_dir/results.h5``.
+
+    ``ConfigError`` (from :func:`validate`) before anything is built or
+    written when the config cannot run to the end.
+    """
     import brian2 as b2
 
     from models import devices, rng
 
+    validate(config)
     kind = config.protocol.kind
     out_dir = outdir.claim(out_dir, NAME)  # a folder of its own (see protocols.outdir)
     writer = ResultWriter(out_dir, NAME, config.to_yaml(), config.seed.session, versions(),
