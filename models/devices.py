@@ -38,8 +38,27 @@ class BackendError(RuntimeError):
     """A back-end was requested that cannot run here."""
 
 
+#: environment variable that picks the runtime's code target: ``numpy`` (nothing
+#: compiled: best for small networks and one-off parameter values) or ``cython``
+TARGET_VARIABLE = "SNNSUITE_RUNTIME_TARGET"
+
+
 def _runtime_target() -> str:
-    """``cython`` when Cython and a compiler are available, else ``numpy``."""
+    """``$SNNSUITE_RUNTIME_TARGET`` when set, else ``cython`` when Cython is
+    available, else ``numpy``.
+
+    Cython compiles each new piece of generated code once (parameter values
+    are compiled in, so every new value is a new compile, seconds each) and
+    then runs it fast; numpy compiles nothing and is quicker for small
+    networks run once.
+    """
+    import os
+
+    chosen = os.environ.get(TARGET_VARIABLE, "").strip().lower()
+    if chosen:
+        if chosen not in ("numpy", "cython"):
+            raise BackendError(f"{TARGET_VARIABLE}={chosen!r}; allowed: numpy, cython")
+        return chosen
     try:
         import Cython  # noqa: F401
     except ImportError:

@@ -158,6 +158,8 @@ def _import_protocol(experiment: str, source: str | None = None):
 def _user_errors() -> tuple:
     """Exceptions that mean a mistake in the input: message, exit 2, no traceback."""
     errors = [ConfigError, UsageError, FileNotFoundError]
+    if "models.devices" in sys.modules:  # a back-end that cannot run here
+        errors.append(sys.modules["models.devices"].BackendError)
     try:
         from analysis.results import ResultFileError
     except ImportError:

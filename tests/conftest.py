@@ -28,3 +28,10 @@ def small_chaos_config():
                            ["network.n_neurons=120", "protocol.n_perturbations=4",
                             "protocol.observation=200 ms", *overrides])
     return make
+
+
+@pytest.fixture
+def numpy_target(monkeypatch):
+    """Brian2's numpy target for this test (and the processes it starts): nothing is
+    compiled, which is what small networks with one-off parameter values want."""
+    monkeypatch.setenv("SNNSUITE_RUNTIME_TARGET", "numpy")

@@ -281,6 +281,7 @@ def real_runs(experiment, n_examples, max_keys, tmp_path, capsys):
     assert any(ran), "no generated config was accepted: the test ran nothing"
 
 
+@pytest.mark.usefixtures("numpy_target")  # every generated value would be a new compile
 @pytest.mark.parametrize("experiment", ["chaos"])
 def test_accepted_tiny_configs_really_run(experiment, warmed, tmp_path, capsys):
     real_runs(experiment, 6, 2, tmp_path, capsys)
@@ -305,6 +306,7 @@ def test_many_generated_inputs(experiment, warmed, tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("numpy_target")
 @pytest.mark.parametrize("experiment", sorted(CONFIGS))
 def test_many_accepted_configs_really_run(experiment, warmed, tmp_path, capsys):
     real_runs(experiment, 15, 3, tmp_path, capsys)

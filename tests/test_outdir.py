@@ -278,3 +278,16 @@ def test_a_run_that_failed_before_its_first_point_can_be_rerun(workdir, capsys, 
     assert cli.main(["run", "Y/config.yaml", "--out", "Y", "--resume"]) == 0, \
         capsys.readouterr().err
     assert len(load(workdir / "Y" / "results.h5").points) == 1
+
+
+def test_a_folder_that_cannot_be_created_is_one_line_and_exit_2(workdir, capsys, monkeypatch):
+    """What a read-only parent gives (simulated: root may write anywhere)."""
+    import errno
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", denied)
+    one_line_error(capsys, cli.main(["run", "configs/chaos_quick.yaml", "--out", "ro/x"]),
+                   "ro/x: cannot write the output folder (permission denied)")
+    assert not (workdir / "ro").exists()

@@ -121,6 +121,7 @@ def test_defaults_and_shipped_configs_are_accepted():
 
 
 # ----------------------------------------------------------------------------- edge cases
+@pytest.mark.usefixtures("numpy_target")  # small one-off networks: nothing compiled
 def test_empty_index_arrays_give_an_inactive_synapses_object_that_runs():
     """In-degree 0: Brian2 cannot connect empty arrays; build switches the object off."""
     import brian2 as b2
@@ -170,6 +171,7 @@ def _run(kind, overrides, out):
     return load(path), (out / "report.md").read_text()
 
 
+@pytest.mark.usefixtures("numpy_target")  # small one-off networks: nothing compiled
 def test_pathways_of_in_degree_zero_run_and_report_no_recurrent_weight(tmp_path):
     result, text = _run("homeostasis", [
         "homeostasis.n_exc=8", "homeostasis.n_inh=2", "homeostasis.n_input=8",
@@ -181,6 +183,7 @@ def test_pathways_of_in_degree_zero_run_and_report_no_recurrent_weight(tmp_path)
     assert "none → none" in text and "not computable" in text   # settling: run < 1 s
 
 
+@pytest.mark.usefixtures("numpy_target")  # small one-off networks: nothing compiled
 def test_hebbian_without_learning_and_with_a_partial_bin_reports_r_not_computable(tmp_path):
     """No weight change (eta = decay = 0): Pearson r is NaN; 0.25 s is not whole 30 ms bins."""
     result, text = _run("hebbian", [
@@ -192,6 +195,7 @@ def test_hebbian_without_learning_and_with_a_partial_bin_reports_r_not_computabl
     assert "| Pearson r, co-activations vs weight change | not computable" in text
 
 
+@pytest.mark.usefixtures("numpy_target")  # small one-off networks: nothing compiled
 def test_silent_bcm_units_have_no_preference(tmp_path):
     result, text = _run("bcm", [
         "bcm.n_inputs=4", "bcm.n_units=2", "bcm.r0=0 Hz", "bcm.w_init=0",
@@ -201,6 +205,7 @@ def test_silent_bcm_units_have_no_preference(tmp_path):
     assert "not computable" in text and "0 prefer A, 0 prefer B" in text
 
 
+@pytest.mark.usefixtures("numpy_target")  # small one-off networks: nothing compiled
 def test_stp_with_many_rates_and_two_spikes_per_train_reports(tmp_path):
     """Nine rates (the figure had colours for eight); at 5 Hz a 0.25 s train has two spikes."""
     rates = "[5, 10, 20, 30, 40, 50, 60, 70, 80]"
@@ -281,6 +286,7 @@ def _tiny_runs(draw):
     return kind, [f"protocol.kind={kind}", f"{kind}.duration={duration} ms", *chosen]
 
 
+@pytest.mark.usefixtures("numpy_target")  # small one-off networks: nothing compiled
 @settings(max_examples=4, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                  HealthCheck.function_scoped_fixture])

@@ -131,6 +131,7 @@ def test_an_ei_rnn_fit_too_big_for_the_machine_is_refused_before_any_data(tmp_pa
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow  # a real fit of 200 neurons; the chaos estimate is checked in the fast suite
 def test_the_ei_rnn_estimate_bounds_a_real_fit(tmp_path):
     """Above the measured peak of a small fit, and within 2x of it."""
     from protocols import ei_rnn
