@@ -191,6 +191,7 @@ def test_invalid_input_is_rejected(x, match):
 def test_speed_on_a_large_sparse_matrix():
     import time
     x = np.random.default_rng(0).random((1000, 500)) < 0.02
+    lempel_ziv([0, 1] * 100)  # import numba and load (or compile) the counter first
     start = time.perf_counter()
     lempel_ziv(x)
     assert time.perf_counter() - start < 0.2
@@ -207,3 +208,114 @@ def test_lempel_ziv_all_matches_the_three_forms():
     assert every["count"] == lempel_ziv(bits)
     assert every["plain"] == lempel_ziv(bits, normalize=True)
     assert every["entropy"] == lempel_ziv(bits, normalize="entropy")
+
+
+# ----------------------------------------------------------------------------- compiled counter
+def _counters():
+    from analysis import complexity
+    return complexity._phrase_count_compiled, complexity._phrase_count_numpy
+
+
+def _edge_sequences():
+    """Lengths 0, 1, 2 and the degenerate patterns, as bool arrays."""
+    yield np.zeros(0, dtype=bool)
+    for n in (1, 2, 3, 17, 1000):
+        yield np.zeros(n, dtype=bool)
+        yield np.ones(n, dtype=bool)
+        yield np.arange(n) % 2 == 0
+    yield np.array([True, False])
+    yield np.array([False, True])
+    for period in (3, 7, 64):
+        for n in (period, 5 * period + 1, 2000):
+            pattern = np.random.default_rng(period).random(period) < 0.4
+            pattern[0] = True
+            yield np.resize(pattern, n)
+
+
+def test_compiled_counter_matches_numpy_reference_on_edge_cases():
+    compiled, reference = _counters()
+    for seq in _edge_sequences():
+        assert compiled(seq) == reference(seq), seq.astype(int).tolist()[:40]
+
+
+def test_empty_sequence_has_no_phrases():
+    compiled, reference = _counters()
+    assert compiled(np.zeros(0, dtype=bool)) == 0
+    assert reference(np.zeros(0, dtype=bool)) == 0
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("0001101001000101", 6),  # 0 . 001 . 10 . 100 . 1000 . 101
+    ("01", 2), ("0110", 3), ("1001111011", 5), ("0", 1), ("1", 1),
+])
+def test_compiled_counter_on_hand_parsed_strings(text, expected):
+    compiled, reference = _counters()
+    seq = np.array(bits(text), dtype=bool)
+    assert compiled(seq) == reference(seq) == expected
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_compiled_counter_matches_numpy_reference_on_random_sequences(seed):
+    compiled, reference = _counters()
+    for seq in _random_sequences(seed + 20, 500, 600):
+        assert compiled(seq) == reference(seq), "".join(map(str, seq.astype(int)))
+
+
+def test_compiled_counter_matches_numpy_reference_on_matrices_of_many_densities():
+    compiled, reference = _counters()
+    rng = np.random.default_rng(12)
+    for density in (0.001, 0.005, 0.02, 0.2, 0.5, 0.8, 0.999):
+        x = rng.random((300, 200)) < density
+        seq = x.T.ravel()
+        assert compiled(seq) == reference(seq), density
+    periodic = np.tile(rng.random((300, 7)) < 0.3, (1, 30))  # columns repeat every 7 bins
+    half = rng.random((300, 200)) < 0.5
+    half[:, :100] = half[:, 100:]  # the second half copies the first
+    for x in (periodic, half):
+        assert compiled(x.T.ravel()) == reference(x.T.ravel())
+
+
+def test_automaton_kernel_runs_as_plain_python():
+    # the kernel is ordinary Python too: check it uncompiled against the textbook loop
+    from analysis.complexity import _automaton_states, _suffix_automaton_phrase_count
+
+    rng = np.random.default_rng(4)
+    for _ in range(40):
+        seq = (rng.random(int(rng.integers(1, 40))) < rng.random()).astype(np.uint8)
+        workspace = np.full(5 * _automaton_states(seq.size), -7, dtype=np.int32)  # stale values
+        count = _suffix_automaton_phrase_count(seq, workspace)
+        assert count == kaspar_schuster_reference(seq.tolist())
+
+
+def test_dispatch_uses_each_counter_where_it_is_faster(monkeypatch):
+    from analysis import complexity
+
+    used = []
+    for name in ("numpy", "compiled"):
+        monkeypatch.setattr(complexity, f"_phrase_count_{name}",
+                            lambda bits, name=name: used.append(name) or 1)
+    sparse = np.zeros(10_000, dtype=bool)
+    sparse[::200] = True  # 0.5 % ones
+    complexity._phrase_count(sparse)
+    complexity._phrase_count(~sparse)  # 0.5 % zeros: the rarer symbol decides
+    complexity._phrase_count(np.arange(10_000) % 3 == 0)
+    assert used == ["numpy", "numpy", "compiled"]
+
+
+def test_importing_the_module_does_not_import_numba():
+    import subprocess
+    import sys
+
+    code = "import sys, analysis.complexity; assert 'numba' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.slow
+def test_speed_on_dense_and_periodic_matrices():
+    import time
+    rng = np.random.default_rng(0)
+    lempel_ziv([0, 1] * 100)  # compile first
+    for x in (rng.random((1000, 500)) < 0.5, np.tile(rng.random((1000, 7)) < 0.3, (1, 72))):
+        start = time.perf_counter()
+        lempel_ziv(x)
+        assert time.perf_counter() - start < 0.2
