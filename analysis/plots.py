@@ -102,3 +102,49 @@ def heatmap(values, x_values, y_values, path, *, xlabel: str, ylabel: str, title
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     fig.colorbar(image, ax=ax, label=cbar_label)
     return _save(fig, path)
+
+
+def chaos_landscape(v_axis, g_axis, lz_grid, hamming_grid, path, *, v_label: str, g_label: str,
+                    lz_label: str, hamming_label: str,
+                    mark: tuple[int, int] | None = None) -> Path:
+    """LZ complexity and Hamming slope over the grid, side by side, each with its colour bar.
+
+    Rows are ``v_axis`` (threshold spread), columns ``g_axis`` (weight spread),
+    origin lower; the ticks show the axis values, so the labels must carry the
+    units (``"v_th_std (mV)"``).  Points not computed (NaN) are grey;
+    ``mark=(i, j)`` rings the point ``(v_axis[i], g_axis[j])`` in both panels.
+    """
+    v_axis, g_axis = np.asarray(v_axis, dtype=float), np.asarray(g_axis, dtype=float)
+    grids = {"lz_grid": np.asarray(lz_grid, dtype=float),
+             "hamming_grid": np.asarray(hamming_grid, dtype=float)}
+    if v_axis.ndim != 1 or g_axis.ndim != 1:
+        raise ValueError(f"v_axis and g_axis must be 1-D, got shapes {v_axis.shape} and "
+                         f"{g_axis.shape}")
+    for name, grid in grids.items():
+        if grid.shape != (len(v_axis), len(g_axis)):
+            raise ValueError(f"{name} must have shape (len(v_axis), len(g_axis)) = "
+                             f"{(len(v_axis), len(g_axis))}, got {grid.shape}")
+    if mark is not None and not (0 <= mark[0] < len(v_axis) and 0 <= mark[1] < len(g_axis)):
+        raise ValueError(f"mark must index the grid {(len(v_axis), len(g_axis))}, got {mark}")
+    step_g, step_v = max(1, -(-len(g_axis) // 6)), max(1, -(-len(v_axis) // 8))
+    fig, axes = plt.subplots(1, 2, figsize=(12.8, 5.2))
+    panels = ((axes[0], grids["lz_grid"], lz_label, "viridis"),
+              (axes[1], grids["hamming_grid"], hamming_label, "plasma"))
+    for ax, grid, label, colours in panels:
+        cmap = plt.get_cmap(colours).with_extremes(bad="0.8")  # NaN: not computed, grey
+        image = ax.imshow(np.ma.masked_invalid(grid), origin="lower", aspect="auto", cmap=cmap)
+        ax.set_xticks(range(0, len(g_axis), step_g))
+        ax.set_xticklabels([f"{v:.3g}" for v in g_axis[::step_g]])
+        ax.set_yticks(range(0, len(v_axis), step_v))
+        ax.set_yticklabels([f"{v:.3g}" for v in v_axis[::step_v]])
+        title = label
+        if mark is not None:
+            ax.scatter([mark[1]], [mark[0]], s=160, facecolors="none", edgecolors="tab:red", lw=2)
+            title += (f"\n(red ring: {v_label.split(' ')[0]}={v_axis[mark[0]]:.3g}, "
+                      f"{g_label.split(' ')[0]}={g_axis[mark[1]]:.3g})")
+        if np.isnan(grid).any():
+            title += f"\n(grey: {int(np.isnan(grid).sum())} of {grid.size} points not computed)"
+        ax.set(xlabel=g_label, ylabel=v_label, title=title)
+        fig.colorbar(image, ax=ax, label=label)
+    fig.tight_layout()
+    return _save(fig, path)

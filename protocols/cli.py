@@ -1,4 +1,4 @@
-"""The ``snnsuite`` command line: list experiments, run a config, report a result file.
+"""The ``snnsuite`` command line: list experiments, run a config, report or export a result file.
 
 Usage::
 
@@ -8,6 +8,7 @@ Usage::
     snnsuite run configs/heterogeneity_grid.yaml --out results/grid1 --resume
     snnsuite run configs/chaos.yaml --set network.n_neurons=2000 --set network.tau_m="10 ms"
     snnsuite report results/grid1/results.h5         # figures + report.md again
+    snnsuite export results/grid1/results.h5 --format pickle   # the study's pickle + summary
     python -m protocols.chaos configs/chaos_quick.yaml   # one protocol, same options
 
 ``run`` reads the config's ``experiment`` key, imports that protocol, checks
@@ -370,6 +371,28 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    """``snnsuite export RESULTS.h5 --format pickle``: the study's pickle and summary."""
+    from protocols import export, outdir
+
+    path = Path(args.results)
+    if not path.is_file():
+        raise FileNotFoundError(errno.ENOENT, "result file not found", str(path))
+    out_dir = outdir.check_text(args.out) if args.out is not None else path.parent
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", export.PartialGridWarning)
+        written = export.export_pickle(path, out_dir, overwrite=args.overwrite)
+    for warning in caught:
+        if issubclass(warning.category, export.PartialGridWarning):
+            print(f"snnsuite: warning: {warning.message}", file=sys.stderr)
+        else:  # not ours: shown as Python would have shown it
+            warnings.showwarning(warning.message, warning.category, warning.filename,
+                                 warning.lineno)
+    for written_path in written:
+        print(f"written: {_shown(written_path)}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- entry points
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -391,6 +414,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", metavar="DIR", default=None,
                         help="output folder (default: the result file's folder)")
     report.set_defaults(handler=_cmd_report)
+
+    export = commands.add_parser("export", help="a chaos or grid result file in the study's "
+                                 "pickle format (chaos_results_session_<seed>.pkl + summary)")
+    export.add_argument("results", metavar="RESULTS.h5", help="a chaos or heterogeneity_grid "
+                        "result file")
+    export.add_argument("--format", choices=("pickle",), required=True,
+                        help="pickle: the study's list of dicts (docs/results.md)")
+    export.add_argument("--out", metavar="DIR", default=None,
+                        help="folder for the files, created if missing "
+                             "(default: the result file's folder)")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace files of an earlier export (default: refuse)")
+    export.set_defaults(handler=_cmd_export)
     return parser
 
 
