@@ -2,7 +2,7 @@
 
 The suite side is the real protocol (``protocols.heterogeneity_grid.run``)
 with joblib over all cores, writing ``results.h5`` as a user's run would.  The
-baseline is the plain approach (one Brian2 run per trial in a Python loop,
+baseline is the plain approach (one Brian2 run per control and per perturbed run in a Python loop,
 the same measures) timed on a few grid points in this same run and
 extrapolated to the whole grid spread perfectly over the same cores; the
 ratio printed is therefore an estimate, and says so.  Both sides use the
@@ -27,6 +27,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from chaos_point import loop_of_runs  # noqa: E402
 
+from brian2 import mV  # noqa: E402
+
 from analysis.results import load  # noqa: E402
 from protocols import chaos, heterogeneity_grid  # noqa: E402
 from protocols.config import load_config  # noqa: E402
@@ -46,7 +48,7 @@ def main():
     config = load_config(ROOT / "configs" / "heterogeneity_grid.yaml", heterogeneity_grid.SCHEMA,
                          [f"network.n_neurons={args.neurons}",
                           f"protocol.n_perturbations={args.trials}",
-                          f"grid.v_th_std={{start: 0.05, stop: 0.5, num: {args.size}}}",
+                          f"grid.v_th_std={{start: 0.05 mV, stop: 0.5 mV, num: {args.size}}}",
                           f"grid.g_std={{start: 0.05, stop: 0.5, num: {args.size}}}"])
     print("warm-up (compiles the code once) ...", flush=True)
     chaos.simulate_point(config.replace(**{"protocol.n_perturbations": 1}))
@@ -67,7 +69,7 @@ def main():
     loop_times = []
     for index in picks:
         point = result.points[names[index]]
-        cfg = config.replace(**{"network.v_th_std": point.attrs["v_th_std"],
+        cfg = config.replace(**{"network.v_th_std": point.attrs["v_th_std"] * mV,
                                 "network.g_std": point.attrs["g_std"]})
         t0 = time.perf_counter()
         loop_of_runs(cfg, block=int(point.attrs["block_id"]))
@@ -77,7 +79,7 @@ def main():
     loop_wall = loop_per_point.mean() * n_points / args.jobs
 
     print(f"heterogeneity grid: {len(v_axis)} x {len(g_axis)} points, {args.neurons} neurons, "
-          f"control + {args.trials} trials each, {args.jobs} jobs, runtime back-end")
+          f"{args.trials} independent trials each, {args.jobs} jobs, runtime back-end")
     print(f"  suite: wall {wall:8.1f} s = {wall / 60:.1f} min, {60 * n_points / wall:.1f} points/min; "
           f"{np.median(point_times):.2f} s per point on one core (median)")
     print(f"  plain loop on {len(picks)} of these points: {loop_per_point.mean():.2f} s per point "

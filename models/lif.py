@@ -84,7 +84,7 @@ def psp_peak_factor(tau_m: b2.Quantity, tau_syn: b2.Quantity) -> float:
 
 
 def neuron_group(n: int, params: LIFParams, *, dt=None, name: str = "neurons",
-                 synapse_models=()) -> b2.NeuronGroup:
+                 synapse_models=(), extra_equations: str = "") -> b2.NeuronGroup:
     """A ``NeuronGroup`` of ``n`` LIF neurons with the given parameters.
 
     Thresholds start at ``v_th_mean`` and membranes at ``v_rest``.
@@ -92,8 +92,12 @@ def neuron_group(n: int, params: LIFParams, *, dt=None, name: str = "neurons",
     ``synapse_models``: :class:`models.synapses.SynapseModel` objects whose
     rules need per-neuron variables (rate traces, the BCM threshold); their
     equations and on-spike updates are added to the group.
+
+    ``extra_equations``: further per-neuron variables a protocol needs (for
+    example the forced-spike flags of :mod:`models.replicas`); they must not
+    change the dynamics above.
     """
-    equations, reset, namespace = EQUATIONS, RESET, params.namespace()
+    equations, reset, namespace = EQUATIONS + extra_equations, RESET, params.namespace()
     extra = None
     if synapse_models:
         from models.synapses import neuron_equations

@@ -1,26 +1,31 @@
 """Replicas of one network side by side in a single Brian2 simulation.
 
-A perturbation experiment compares a control run with trials that differ only
-by one extra spike.  Instead of simulating each trial in its own run, the
-control and all trials are *replicas* in one ``NeuronGroup`` of
-``n_replicas * n_neurons`` neurons:
+A perturbation experiment compares control runs with runs that differ only by
+one extra spike.  Instead of simulating each run on its own, all of them are
+*replicas* in one ``NeuronGroup`` of ``n_replicas * n_neurons`` neurons:
 
 - recurrent synapses are block-diagonal (replica ``r`` is neurons
   ``r*n .. r*n + n - 1`` and only connects to itself), created in the same
   order in every block so floating-point sums happen in the same order;
-- the noise (static Poisson background, dynamic Poisson channels) comes from
-  one ``PoissonGroup`` per kind whose spikes are fanned out to the same neuron
-  of every replica: every replica sees exactly the same input spikes;
-- thresholds and initial membrane potentials are tiled.
+- each replica reads one *noise realisation* (:class:`Realisation`): its
+  initial membrane potentials and its input spikes (static Poisson
+  background, dynamic Poisson channels).  The input spikes are drawn in numpy
+  from the suite's seed streams (:func:`poisson_steps`), not by Brian2, so a
+  realisation is the same on every back-end and whether it is simulated with
+  others or alone.  Replicas that read the same realisation receive exactly
+  the same input spikes;
+- thresholds are tiled.
 
-So replicas are bit-identical until a perturbation makes them differ, and a
-perturbed trial differs from the control *only* by its perturbation.
+So replicas of one realisation are bit-identical until a perturbation makes
+them differ.  The chaos protocol pairs them: with independent trials, pair
+``k`` (control ``2k``, perturbed ``2k + 1``) reads realisation ``k``; with a
+shared control, every replica reads realisation 0.
 
-Perturbation: an auxiliary spike of neuron ``k`` in replica ``r`` at time
-``t`` is delivered to ``k``'s postsynaptic targets in replica ``r`` with
-``k``'s weights, exactly as one of ``k``'s own spikes would be.  The neuron's
-own membrane is not reset, so the perturbation is one extra output spike
-even when ``k`` happens to be refractory.
+Perturbation (:class:`Perturbation`): a *forced spike* of neuron ``k`` in
+replica ``r`` at time ``t``, as a spike of the neuron's own: its membrane goes
+to ``v_reset``, it becomes refractory from ``t``, and the spike is delivered to
+``k``'s postsynaptic targets in replica ``r`` with ``k``'s weights.  The spike
+monitor does not see it; :func:`spikes_of` adds it to the replica's spikes.
 """
 from __future__ import annotations
 
@@ -35,25 +40,54 @@ from .structure import Structure
 
 CHANNEL_ON_PRE = "I_syn_post += w_channel"
 BACKGROUND_ON_PRE = "I_syn_post += w_background"
+#: per-neuron variables of the forced spikes (constant during a run)
+FORCED_EQUATIONS = """
+forced : 1 (constant)            # 1: this neuron is forced to spike at t_forced
+forced_input : volt (constant)   # jump of I_syn from the forced neuron of this replica
+"""
+#: a forced spike at ``t_forced``: what threshold, reset and synapses do for a spike of
+#: the neuron's own.  Runs on a clock of period ``t_forced`` (so at 0, t_forced, ...),
+#: in the synapses slot; only the run at ``t_forced`` changes anything.
+FORCED_SPIKE = """
+now = int(abs(t - t_forced) < 0.5 * dt)
+v = v + now * forced * (v_reset - v)
+lastspike = lastspike + now * forced * (t - lastspike)
+not_refractory = not_refractory and not (now * forced > 0.5)
+I_syn = I_syn + now * forced_input
+"""
 
 
 class InputParams(NamedTuple):
-    """External input (weights in normalised units, see :mod:`models.lif`)."""
+    """External input; jumps are of ``I_syn`` (volts, see :mod:`models.lif`)."""
 
     background_rate: b2.Quantity = 200 * Hz   # independent Poisson rate per neuron
-    background_weight: float = 0.1            # jump of I_syn per background spike
+    background_jump: b2.Quantity = 20 * mV    # jump of I_syn per background spike
     n_channels: int = 20                      # dynamic Poisson input channels
     channel_rate: b2.Quantity = 10 * Hz       # mean rate of a channel
-    channel_weight: float = 0.2               # jump of I_syn per channel spike
+    channel_jump: b2.Quantity = 20 * mV       # jump of I_syn per channel spike
     channel_interval: b2.Quantity = 50 * ms   # a channel's rate is redrawn this often
+    channels_on: bool = True                  # False: the channels are not connected
 
 
 class Perturbation(NamedTuple):
-    """One auxiliary spike: neuron ``neuron`` of replica ``replica`` at ``time``."""
+    """One forced spike: neuron ``neuron`` of replica ``replica`` at ``time``."""
 
     replica: int
     neuron: int
     time: b2.Quantity
+
+
+class Realisation(NamedTuple):
+    """Initial state and input spikes read by one or more replicas.
+
+    ``background`` and ``channels`` are ``(source, step)`` pairs of int
+    arrays sorted by step (from :func:`poisson_steps`): background source
+    ``i`` drives neuron ``i``, channel ``c`` drives ``structure.channel_targets[c]``.
+    """
+
+    v0: np.ndarray          # initial membrane potential per neuron, volts
+    background: tuple       # (neuron, step) of the background spikes
+    channels: tuple         # (channel, step) of the channel spikes
 
 
 class ReplicaSpikes(NamedTuple):
@@ -68,6 +102,16 @@ class ReplicaSpikes(NamedTuple):
         keep = self.replica == replica
         return self.neuron[keep], self.time_s[keep]
 
+    def split(self) -> dict:
+        """``{replica: (neuron, time_s)}`` for every replica with spikes, in one pass
+        (``of`` scans all spikes for each replica)."""
+        order = np.argsort(self.replica, kind="stable")
+        replica = self.replica[order]
+        starts = np.flatnonzero(np.r_[True, replica[1:] != replica[:-1]]) if replica.size else []
+        bounds = list(starts) + [replica.size]
+        neuron, time_s = self.neuron[order], self.time_s[order]
+        return {int(replica[a]): (neuron[a:b], time_s[a:b]) for a, b in zip(bounds, bounds[1:])}
+
 
 def channel_rate_table(n_channels: int, mean_rate: b2.Quantity, n_intervals: int,
                        rng: np.random.Generator) -> np.ndarray:
@@ -79,9 +123,60 @@ def channel_rate_table(n_channels: int, mean_rate: b2.Quantity, n_intervals: int
     return rng.uniform(0.0, 2.0 * float(mean_rate / Hz), size=(n_intervals, n_channels))
 
 
+def poisson_steps(rng: np.random.Generator, n_sources: int, n_steps: int, p) -> tuple:
+    """Bernoulli spike trains on a time grid: ``(source, step)`` sorted by step.
+
+    Each source spikes in each step independently with probability ``p``
+    (``rate * dt``, as Brian2's ``PoissonGroup`` does).  ``p`` is a number, or
+    an array ``(n_steps, n_sources)`` for rates that change in time.  A
+    constant ``p`` is drawn as geometric gaps between spikes (a few draws per
+    spike instead of one per step and source).
+
+    >>> i, step = poisson_steps(np.random.default_rng(0), 1000, 10_000, 0.02)
+    >>> abs(i.size / (1000 * 10_000) - 0.02) < 0.001, bool((np.diff(step) >= 0).all())
+    (True, True)
+    """
+    if np.ndim(p) == 0:
+        p = float(p)
+        if n_sources == 0 or n_steps == 0 or p <= 0:
+            return np.zeros(0, np.int32), np.zeros(0, np.int32)
+        if p >= 1:
+            step, source = np.divmod(np.arange(n_steps * n_sources), n_sources)
+            return source.astype(np.int32), step.astype(np.int32)
+        mean = n_steps * p
+        width = int(mean + 6 * np.sqrt(mean) + 8)
+        steps = np.cumsum(rng.geometric(p, size=(n_sources, width)), axis=1) - 1
+        short = np.flatnonzero(steps[:, -1] < n_steps)  # rare: a source needs more gaps
+        extra = []
+        for row in short:
+            last, more = steps[row, -1], []
+            while last < n_steps:
+                last = last + rng.geometric(p)
+                more.append(last)
+            extra.append((row, np.asarray(more[:-1], dtype=np.int64)))
+        keep = steps < n_steps
+        source = np.repeat(np.arange(n_sources), keep.sum(axis=1))
+        step = steps[keep]
+        if extra:
+            source = np.concatenate([source] + [np.full(m.size, r) for r, m in extra])
+            step = np.concatenate([step] + [m for _, m in extra])
+    else:
+        p = np.asarray(p, dtype=float)
+        step, source = np.nonzero(rng.random((n_steps, n_sources)) < p)
+    return _by_step(source, step)
+
+
+def _by_step(source, step) -> tuple:
+    """Sort ``(source, step)`` by step, stably; a radix sort for up to 65536 steps."""
+    step = np.asarray(step)
+    key = step.astype(np.uint16) if step.size and step.max() < 2**16 else step
+    order = np.argsort(key, kind="stable")
+    return np.asarray(source)[order].astype(np.int32), step[order].astype(np.int32)
+
+
 def build(structure: Structure, params: lif.LIFParams, inputs: InputParams, *,
-          n_replicas: int, v0: np.ndarray, channel_rates_hz: np.ndarray,
-          perturbations: list, duration: b2.Quantity, dt: b2.Quantity,
+          realisations: list, replica_realisation, weight_unit: b2.Quantity,
+          threshold_unit: b2.Quantity, perturbations: list, dt: b2.Quantity,
           record_v: bool = False) -> tuple[b2.Network, dict]:
     """Build the replica network (does not run it).
 
@@ -89,12 +184,15 @@ def build(structure: Structure, params: lif.LIFParams, inputs: InputParams, *,
     ----------
     structure : Structure
         The network drawn by :func:`models.structure.draw_structure`.
-    v0 : ndarray
-        Initial membrane potential of each neuron, in volts (same in every replica).
-    channel_rates_hz : ndarray
-        ``(n_intervals, n_channels)`` rate table from :func:`channel_rate_table`.
+    realisations : list of Realisation
+        Initial states and input spikes (:func:`poisson_steps`, steps of ``dt``).
+    replica_realisation : sequence of int
+        Which realisation each replica reads; its length is the number of replicas.
+    weight_unit, threshold_unit : Quantity (volt)
+        What one unit of ``structure.weight`` (a jump of ``I_syn``) and of
+        ``structure.v_th_offset`` (a threshold shift) is.
     perturbations : list of Perturbation
-        Auxiliary spikes; an empty list gives replicas that stay identical.
+        Forced spikes; an empty list gives replicas that stay identical per realisation.
 
     Returns
     -------
@@ -102,50 +200,67 @@ def build(structure: Structure, params: lif.LIFParams, inputs: InputParams, *,
         (``neurons``, ``spikes`` monitor, ...).
     """
     n = structure.n_neurons
-    if n_replicas < 1:
-        raise ValueError(f"n_replicas must be >= 1, got {n_replicas}")
-    v_unit = params.v_unit
+    of = np.asarray(replica_realisation, dtype=np.int64)
+    n_replicas, n_real = of.size, len(realisations)
+    if n_replicas < 1 or n_real < 1:
+        raise ValueError(f"need at least one replica and one realisation, got {n_replicas} "
+                         f"replicas and {n_real} realisations")
+    if of.min() < 0 or of.max() >= n_real:
+        raise ValueError(f"replica_realisation must index the {n_real} realisations, got {of}")
     offsets = (np.arange(n_replicas, dtype=np.int64) * n)[:, None]
 
-    neurons = lif.neuron_group(n * n_replicas, params, dt=dt, name="neurons")
-    neurons.v_th = np.tile(params.v_th_mean + structure.v_th_offset * v_unit, n_replicas)
-    neurons.v = np.tile(np.asarray(v0, dtype=float), n_replicas) * b2.volt
+    neurons = lif.neuron_group(n * n_replicas, params, dt=dt, name="neurons",
+                               extra_equations=FORCED_EQUATIONS if perturbations else "")
+    neurons.v_th = np.tile(params.v_th_mean + structure.v_th_offset * threshold_unit, n_replicas)
+    neurons.v = np.concatenate([np.asarray(realisations[r].v0, dtype=float) for r in of]) * b2.volt
     neurons.I_syn = 0 * mV
 
     recurrent = b2.Synapses(neurons, neurons, model=lif.SYNAPSE_MODEL, on_pre=lif.ON_PRE,
                             dt=dt, name="recurrent", namespace={})
     if connect(recurrent, (structure.pre[None, :] + offsets).ravel(),
                (structure.post[None, :] + offsets).ravel()):
-        recurrent.w = np.tile(structure.weight * float(v_unit), n_replicas) * b2.volt
+        recurrent.w = np.tile(structure.weight * float(weight_unit), n_replicas) * b2.volt
+    objects = [neurons, recurrent]
 
-    background = b2.PoissonGroup(n, rates=inputs.background_rate, dt=dt, name="background")
-    to_background = b2.Synapses(background, neurons, on_pre=BACKGROUND_ON_PRE, dt=dt,
-                                name="background_synapses",
-                                namespace={"w_background": inputs.background_weight * v_unit})
-    connect(to_background, np.tile(np.arange(n), n_replicas), (np.arange(n)[None, :] + offsets).ravel())
-    objects = [neurons, recurrent, background, to_background]
-
-    if inputs.n_channels > 0:
-        table = b2.TimedArray(channel_rates_hz * Hz, dt=inputs.channel_interval, name="channel_rates")
-        channels = b2.PoissonGroup(inputs.n_channels, rates="channel_rates(t, i)", dt=dt,
-                                   name="channels", namespace={"channel_rates": table})
-        to_channels = b2.Synapses(channels, neurons, on_pre=CHANNEL_ON_PRE, dt=dt,
-                                  name="channel_synapses",
-                                  namespace={"w_channel": inputs.channel_weight * v_unit})
-        ch_i = np.concatenate([np.full(t.size, c) for c, t in enumerate(structure.channel_targets)])
-        ch_j = np.concatenate(structure.channel_targets)
-        connect(to_channels, np.tile(ch_i, n_replicas), (ch_j[None, :] + offsets).ravel())
-        objects += [channels, to_channels]
+    objects += _input_objects("background", [r.background for r in realisations], n,
+                              [np.array([i]) for i in range(n)], neurons, of, n, dt, BACKGROUND_ON_PRE,
+                              {"w_background": inputs.background_jump})
+    if inputs.n_channels > 0 and inputs.channels_on:
+        objects += _input_objects("channels", [r.channels for r in realisations],
+                                  inputs.n_channels, structure.channel_targets, neurons, of,
+                                  n, dt,
+                                  CHANNEL_ON_PRE, {"w_channel": inputs.channel_jump})
 
     if perturbations:
-        objects += _perturbation_objects(structure, perturbations, neurons, n, v_unit, dt)
+        objects += _forced_spikes(structure, perturbations, neurons, n, weight_unit,
+                                  params.v_reset, dt)
 
     spikes = b2.SpikeMonitor(neurons, name="spikes")
     objects.append(spikes)
     if record_v:
         objects.append(b2.StateMonitor(neurons, "v", record=True, dt=dt, name="v_monitor"))
     net = b2.Network(*objects)
-    return net, {obj.name: obj for obj in objects}
+    net_objects = {obj.name: obj for obj in objects}
+    net_objects.update(_forced=list(perturbations), _dt_s=float(dt / second))
+    return net, net_objects
+
+
+def _input_objects(name, trains, n_sources, targets, neurons, of, n, dt, on_pre, namespace):
+    """A generator of every realisation's input spikes and the synapses fanning
+    source ``(realisation r, s)`` out to ``targets[s]`` in each replica reading ``r``."""
+    sources = np.concatenate([source + r * n_sources for r, (source, _) in enumerate(trains)])
+    sources, steps = _by_step(sources, np.concatenate([step for _, step in trains]))
+    generator = b2.SpikeGeneratorGroup(len(trains) * n_sources, sources,
+                                       steps.astype(np.float64) * float(dt / second) * second,
+                                       dt=dt, sorted=True, name=name)
+    pre_of = np.concatenate([np.full(len(t), s) for s, t in enumerate(targets)]).astype(np.int64)
+    post_of = np.concatenate(targets).astype(np.int64) if len(targets) else np.zeros(0, np.int64)
+    pre = np.concatenate([pre_of + r * n_sources for r in of])
+    post = np.concatenate([post_of + q * n for q in range(of.size)])
+    synapses = b2.Synapses(generator, neurons, on_pre=on_pre, dt=dt,
+                           name=f"{name}_synapses", namespace=namespace)
+    connect(synapses, pre, post)
+    return [generator, synapses]
 
 
 def connect(synapses: b2.Synapses, i: np.ndarray, j: np.ndarray) -> bool:
@@ -166,29 +281,53 @@ def connect(synapses: b2.Synapses, i: np.ndarray, j: np.ndarray) -> bool:
     return True
 
 
-def _perturbation_objects(structure, perturbations, neurons, n, v_unit, dt):
-    """A generator emitting the auxiliary spikes and synapses copying the
-    perturbed neurons' outgoing weights inside their replica."""
-    times = np.array([float(p.time / second) for p in perturbations]) * second
-    generator = b2.SpikeGeneratorGroup(len(perturbations), np.arange(len(perturbations)), times,
-                                       dt=dt, name="perturbation")
-    syn_i, syn_j, syn_w = [], [], []
-    for k, p in enumerate(perturbations):
+def _forced_spikes(structure, perturbations, neurons, n, weight_unit, v_reset, dt):
+    """Flag the forced neurons and their targets; one operation applies the spikes.
+
+    At ``t_forced`` a forced neuron goes to ``v_reset`` and becomes refractory
+    (as the threshold and reset would do), and each of its targets in its
+    replica receives its weight (as its synapses would deliver it).  An
+    operation that runs at ``t_forced`` only replaces a spike generator and two
+    pathways that would run at every step.
+    """
+    times = {round(float(p.time / second), 12) for p in perturbations}
+    if len(times) != 1:
+        raise ValueError(f"all forced spikes must share one time, got {sorted(times)} s")
+    t_forced = perturbations[0].time
+    flags = np.zeros(len(neurons))
+    inputs = np.zeros(len(neurons))
+    for p in perturbations:
+        flags[p.neuron + p.replica * n] = 1.0
         out = structure.pre == p.neuron
-        syn_i.append(np.full(int(out.sum()), k))
-        syn_j.append(structure.post[out] + p.replica * n)
-        syn_w.append(structure.weight[out])
-    synapses = b2.Synapses(generator, neurons, model=lif.SYNAPSE_MODEL, on_pre=lif.ON_PRE, dt=dt,
-                           name="perturbation_synapses", namespace={})
-    if connect(synapses, np.concatenate(syn_i), np.concatenate(syn_j)):
-        synapses.w = np.concatenate(syn_w) * float(v_unit) * b2.volt
-    return [generator, synapses]
+        np.add.at(inputs, structure.post[out] + p.replica * n, structure.weight[out])
+    neurons.forced = flags
+    neurons.forced_input = inputs * float(weight_unit) * b2.volt
+    neurons.namespace.update(t_forced=t_forced, v_reset=v_reset)
+    # part of the group (it runs with it): nothing to add to the network
+    neurons.run_regularly(FORCED_SPIKE, dt=t_forced, when="synapses", name="forced_spikes")
+    return []
 
 
 def spikes_of(objects: dict, n_neurons: int) -> ReplicaSpikes:
-    """Read the spike monitor into numpy arrays split by replica."""
+    """Read the spike monitor into numpy arrays split by replica, forced spikes included.
+
+    A forced spike is placed after the monitor's spikes of the same time step.
+    """
     mon = objects["spikes"]
     idx = np.asarray(mon.i[:], dtype=np.int64)
-    return ReplicaSpikes(neuron=(idx % n_neurons).astype(np.int32),
-                         replica=(idx // n_neurons).astype(np.int32),
-                         time_s=np.asarray(mon.t[:] / second, dtype=float))
+    neuron = idx % n_neurons
+    replica = idx // n_neurons
+    time_s = np.asarray(mon.t[:] / second, dtype=float)
+    forced = objects.get("_forced", [])
+    if forced:
+        dt_s = objects["_dt_s"]
+        f_t = np.array([float(p.time / second) for p in forced])
+        # the time the step of the forced spike is recorded as (as the monitor writes it)
+        f_t = np.round(f_t / dt_s) * dt_s
+        neuron = np.concatenate([neuron, [p.neuron for p in forced]])
+        replica = np.concatenate([replica, [p.replica for p in forced]])
+        time_s = np.concatenate([time_s, f_t])
+        order = np.argsort(time_s, kind="stable")
+        neuron, replica, time_s = neuron[order], replica[order], time_s[order]
+    return ReplicaSpikes(neuron=neuron.astype(np.int32), replica=replica.astype(np.int32),
+                         time_s=time_s)

@@ -10,10 +10,12 @@ worker or after a resume.
 - *session*: the ``seed.session`` integer of a config.
 - *block*: one network structure (one grid point of the heterogeneity grid;
   block 0 for a single chaos run).
-- *trial*: one replica inside a block (trial 0 is the control); block-level
-  streams use ``trial=None``.
+- *trial*: one trial inside a block: its initial state and its noise (the
+  chaos protocol's independent trials are 1..n; trial 0 is the shared
+  control's realisation); block-level streams use ``trial=None``.
 - *purpose*: what the numbers are for (``"structure"``, ``"thresholds"``,
-  ``"initial_state"``, ``"noise"``, ``"perturbation"``, ``"input"``), so that
+  ``"initial_state"``, ``"noise"``, ``"perturbation"``, ``"input"``,
+  ``"channel_spikes"``), so that
   adding a new use of randomness never shifts the existing ones.
 
 Structure is drawn in numpy from these streams, not by Brian2, so the same
@@ -39,6 +41,7 @@ PURPOSES = {
     "noise": 3,
     "perturbation": 4,
     "input": 5,
+    "channel_spikes": 6,
 }
 
 _NO_TRIAL = 2**32 - 1  # spawn-key slot used for block-level streams

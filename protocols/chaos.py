@@ -1,20 +1,37 @@
-"""Chaos perturbation protocol: one auxiliary spike in a heterogeneous LIF network.
+"""Chaos perturbation protocol: one forced spike in a heterogeneous LIF network.
 
-One point of the heterogeneity study: a network with threshold spread
-``network.v_th_std`` and weight spread ``network.g_std`` (normalised units,
-see :mod:`models.lif`) runs a ``protocol.baseline`` (50 ms), then one auxiliary
-spike is forced in one neuron and the network is observed for
-``protocol.observation`` (500 ms).  Each of ``protocol.n_perturbations`` trials
-perturbs a different neuron and is compared with an unperturbed control that
-sees exactly the same noise and initial state.  Control and trials run as
-replicas side by side in one simulation (:mod:`models.replicas`).
+One point of the heterogeneity study (its design document: the "spiking RNN
+heterogeneity" chaos study).  A network with threshold spread
+``network.v_th_std`` (mV) and weight spread ``network.g_std`` (mV/ms of
+synaptic current, the study's unit) settles for ``protocol.transient``
+(default 0 ms), runs a ``protocol.baseline`` (50 ms), then one neuron is forced
+to spike and the network is observed for ``protocol.observation`` (500 ms).
 
-Per trial, on the binned (neuron x time) difference between trial and control:
+Trials (``protocol.trials``):
 
-- ``lz``: Lempel-Ziv complexity (LZ76, normalised ``c log2(n) / n``) and
-  ``lz_entropy`` (``c log2(n) / (n H(p1))``, Casali et al. 2013);
-- ``hamming_slope``: divergence rate of the Hamming distance over its growth
-  phase (:func:`analysis.chaos.hamming_slope`), in differing neurons per second.
+- ``independent`` (default): each of the ``protocol.n_perturbations`` trials
+  is a pair (control_k, perturbed_k) with its own initial state and its own
+  noise, drawn from trial ``k``'s seed streams; the two members of a pair are
+  bit-identical until the forced spike, different pairs differ from the start.
+  The trials are independent replicates, as the study counts them.
+- ``shared_control``: one control; every trial starts from the control's
+  initial state and reads the control's noise (the suite's earlier design).
+  The trials then differ only by which neuron is forced, so their measures
+  are correlated and their spread is smaller than across independent trials.
+
+All runs are replicas side by side in one simulation (:mod:`models.replicas`):
+``2 x n_perturbations`` replicas, or ``n_perturbations + 1`` with a shared control.
+
+Per trial, on the difference between the perturbed run and its control after
+the forced spike:
+
+- the suite's measures: ``lz`` (LZ76 normalised ``c log2(n) / n``),
+  ``lz_phrases`` (the raw count ``c``), ``lz_entropy`` (Casali et al. 2013) on
+  the ``protocol.bin`` difference matrix, and ``hamming_slope``, the growth-phase
+  divergence rate (:func:`analysis.chaos.hamming_slope`, neurons per second);
+- the study's measures (:mod:`analysis.chaos_study`): ``lz_study`` (its
+  dictionary phrase count at 0.1 ms bins) and ``hamming_slope_study`` (its
+  steepest sliding-window slope, neurons per ms).
 
 Run it::
 
@@ -38,50 +55,67 @@ from protocols import outdir
 from protocols.config import ConfigError, Field
 
 NAME = "chaos"
+TRIALS = ("independent", "shared_control")
+INITIAL_V = ("reset_to_rest", "reset_to_threshold")
 
 SCHEMA = {
     "network": {
         "n_neurons": Field("int", 1000, low=2, doc="neurons per network (per replica)"),
         "connection_prob": Field("float", 0.1, low=0, low_open=True, high=1,
-                                 doc="recurrent connection probability"),
+                                 doc="recurrent connection probability (no autapses)"),
         "fixed_indegree": Field("bool", False, doc="every neuron gets exactly round(p (n-1)) inputs"),
         "v_th_mean": Field("quantity", "-55 mV", unit="voltage", doc="mean spike threshold"),
-        "v_th_std": Field("float", 0.2, low=0, high=2,
-                          doc="threshold spread, in units of v_th_mean - v_rest"),
-        "g_std": Field("float", 0.2, low=0, high=5,
-                       doc="weight spread: weights ~ Normal(0, g_std), 1.0 = a 10 mV jump of I_syn"),
+        "v_th_std": Field("quantity", "0.25 mV", unit="voltage", low=0, high="20 mV",
+                          doc="threshold spread: thresholds ~ Normal(v_th_mean, v_th_std)"),
+        "g_std": Field("float", 0.25, low=0, high=50,
+                       doc="weight spread, mV/ms: weights ~ Normal(0, g_std); a weight w makes "
+                           "the synaptic current I jump by w mV/ms"),
         "tau_m": Field("quantity", "20 ms", unit="time", low=0, low_open=True,
                        doc="membrane time constant"),
         "tau_syn": Field("quantity", "5 ms", unit="time", low=0, low_open=True,
                          doc="synaptic decay time constant"),
         "refractory": Field("quantity", "2 ms", unit="time", low=0, doc="absolute refractory period"),
-        "v_rest": Field("quantity", "-65 mV", unit="voltage", doc="resting potential"),
-        "v_reset": Field("quantity", "-65 mV", unit="voltage", doc="reset potential"),
+        "v_rest": Field("quantity", "-70 mV", unit="voltage", doc="resting potential"),
+        "v_reset": Field("quantity", "-80 mV", unit="voltage", doc="reset potential"),
+        "initial_v": Field("str", "reset_to_rest", choices=INITIAL_V,
+                           doc="initial potentials: uniform in [v_reset, v_rest] (the study) or "
+                               "in [v_reset, each threshold]"),
     },
     "input": {
         "background_rate": Field("quantity", "200 Hz", unit="frequency", low=0,
                                  doc="independent Poisson background per neuron"),
-        "background_weight": Field("float", 0.1, low=0, doc="jump of I_syn per background spike (normalised)"),
-        "bias": Field("float", 0.8, doc="constant input R*I, normalised (0.8 = 8 mV)"),
+        "background_weight": Field("float", 1.0, low=0,
+                                   doc="jump of the synaptic current per background spike, mV/ms"),
+        "bias": Field("quantity", "0 mV", unit="voltage",
+                      doc="constant drive: shifts every neuron's resting level by this much"),
         "n_channels": Field("int", 20, low=0, doc="dynamic Poisson input channels"),
         "channel_connectivity": Field("float", 0.3, low=0, high=1,
                                       doc="fraction of neurons each channel projects to"),
         "channel_rate": Field("quantity", "10 Hz", unit="frequency", low=0,
                               doc="mean rate of a channel (redrawn uniformly in [0, 2x] per interval)"),
-        "channel_weight": Field("float", 0.2, low=0, doc="jump of I_syn per channel spike (normalised)"),
+        "channel_weight": Field("float", 1.0, low=0,
+                                doc="jump of the synaptic current per channel spike, mV/ms"),
         "channel_interval": Field("quantity", "50 ms", unit="time", low=0, low_open=True,
                                   doc="how often a channel's rate is redrawn"),
+        "channels_on": Field("bool", False,
+                             doc="the channels drive the network during the protocol (the study: "
+                                 "off, 'network dynamics, no dynamic inputs')"),
     },
     "protocol": {
         "dt": Field("quantity", "0.1 ms", unit="time", low=0, low_open=True, doc="integration time step"),
+        "transient": Field("quantity", "0 ms", unit="time", low=0,
+                           doc="settling time before the baseline; nothing is measured in it"),
         "baseline": Field("quantity", "50 ms", unit="time", low=0, low_open=True,
-                          doc="time before the auxiliary spike"),
+                          doc="time before the forced spike"),
         "observation": Field("quantity", "500 ms", unit="time", low=0, low_open=True,
-                             doc="time observed after the auxiliary spike"),
-        "n_perturbations": Field("int", 20, low=1, doc="perturbed trials (each a different neuron)"),
+                             doc="time observed after the forced spike"),
+        "n_perturbations": Field("int", 20, low=1, doc="perturbation trials (each a different neuron)"),
+        "trials": Field("str", "independent", choices=TRIALS,
+                        doc="independent: a control per trial, own initial state and noise; "
+                            "shared_control: one control, one initial state and noise for all"),
         "bin": Field("quantity", "1 ms", unit="time", low=0, low_open=True,
-                     doc="bin of the spike matrices compared"),
-        "perturb": Field("bool", True, doc="false: trials get no auxiliary spike (a determinism check)"),
+                     doc="bin of the spike matrices of the suite's measures"),
+        "perturb": Field("bool", True, doc="false: trials get no forced spike (a determinism check)"),
         "growth_fraction": Field("float", 0.5, low=0, low_open=True, high=1,
                                  doc="the Hamming growth phase ends at this fraction of saturation"),
         "fano_window": Field("quantity", "50 ms", unit="time", low=0, low_open=True,
@@ -94,16 +128,47 @@ SCHEMA = {
 
 
 # --------------------------------------------------------------------------- simulation
+class Layout(NamedTuple):
+    """Which replica is which: pair ``k`` is (``control[k]``, ``perturbed[k]``)."""
+
+    control: np.ndarray          # replica index of trial k's control
+    perturbed: np.ndarray        # replica index of trial k's perturbed run
+    realisation: np.ndarray      # realisation read by each replica
+    trial_ids: np.ndarray        # seed-stream trial id of each realisation
+
+    @property
+    def n_replicas(self) -> int:
+        return int(self.realisation.size)
+
+
+def layout(n_trials: int, trials: str) -> Layout:
+    """Replica layout of ``n_trials`` trials.
+
+    >>> layout(2, "independent").realisation.tolist(), layout(2, "shared_control").perturbed.tolist()
+    ([0, 0, 1, 1], [1, 2])
+    """
+    k = np.arange(n_trials)
+    if trials == "independent":
+        return Layout(2 * k, 2 * k + 1, np.repeat(k, 2), k + 1)
+    if trials == "shared_control":
+        return Layout(np.zeros(n_trials, np.int64), k + 1, np.zeros(n_trials + 1, np.int64),
+                      np.zeros(1, np.int64))
+    raise ValueError(f"trials must be one of {', '.join(TRIALS)}, got {trials!r}")
+
+
 class Drawn(NamedTuple):
     """Everything random about one point, drawn from the point's seed streams."""
 
     params: object            # models.lif.LIFParams
     inputs: object            # models.replicas.InputParams
     structure: object         # models.structure.Structure
-    v0: np.ndarray            # initial membrane potential per neuron, volts
-    channel_rates_hz: np.ndarray
+    realisations: list        # models.replicas.Realisation per trial realisation
+    layout: Layout
     perturbed: np.ndarray     # the neuron perturbed in each trial
-    duration: object          # baseline + observation (Quantity)
+    duration: object          # transient + baseline + observation (Quantity)
+    perturbation_time: object  # transient + baseline (Quantity)
+    weight_unit: object       # I_syn jump of a weight of 1 mV/ms (Quantity)
+    threshold_unit: object    # 1 mV
 
 
 def validate(config) -> None:
@@ -131,9 +196,8 @@ def validate(config) -> None:
                               f"got {getattr(net_cfg, key)}, not below network.v_th_mean "
                               f"({net_cfg.v_th_mean}); it must lie below the mean threshold")
     # thresholds are Normal(v_th_mean, v_th_std) kept > v_reset + 1 mV (models.structure)
-    v_unit = net_cfg.v_th_mean - net_cfg.v_rest
-    gap = float((net_cfg.v_reset + 1 * mV - net_cfg.v_th_mean) / v_unit)  # in units of v_th_std
-    if gap >= 0 and (net_cfg.v_th_std == 0 or gap / net_cfg.v_th_std > 5):
+    gap = net_cfg.v_reset + 1 * mV - net_cfg.v_th_mean   # <= 0 mV when the mean is above it
+    if gap >= 0 * mV and (net_cfg.v_th_std == 0 * mV or float(gap / net_cfg.v_th_std) > 5):
         raise ConfigError(source, "network.v_th_std",
                           f"got {net_cfg.v_th_std} with network.v_reset {net_cfg.v_reset} and "
                           f"network.v_th_mean {net_cfg.v_th_mean}: every threshold must lie more "
@@ -150,20 +214,24 @@ def validate(config) -> None:
                           f"to protocol.observation ({pr_cfg.observation})")
     if pr_cfg.baseline < pr_cfg.dt:
         raise ConfigError(source, "protocol.baseline",
-                          f"got {pr_cfg.baseline}; the auxiliary spike comes after the baseline, "
+                          f"got {pr_cfg.baseline}; the forced spike comes after the baseline, "
                           f"which must last at least one step (protocol.dt = {pr_cfg.dt})")
-    steps = float((pr_cfg.baseline + pr_cfg.observation) / pr_cfg.dt)
+    if pr_cfg.observation < 10 * pr_cfg.dt:
+        raise ConfigError(source, "protocol.observation",
+                          f"got {pr_cfg.observation}; the measures need at least 10 steps of "
+                          f"protocol.dt ({10 * pr_cfg.dt}) after the forced spike")
+    steps = float((pr_cfg.transient + pr_cfg.baseline + pr_cfg.observation) / pr_cfg.dt)
     if steps > MAX_STEPS:
         raise ConfigError(source, "protocol.observation",
-                          f"protocol.baseline + protocol.observation is {steps:.3g} steps of "
-                          f"protocol.dt ({pr_cfg.dt}); allowed are at most {MAX_STEPS:.0e} steps "
-                          f"({MAX_STEPS * pr_cfg.dt} of network time)")
-    intervals = float((pr_cfg.baseline + pr_cfg.observation) / in_cfg.channel_interval)
-    if in_cfg.n_channels and intervals > MAX_STEPS:
+                          f"protocol.transient + protocol.baseline + protocol.observation is "
+                          f"{steps:.3g} steps of protocol.dt ({pr_cfg.dt}); allowed are at most "
+                          f"{MAX_STEPS:.0e} steps ({MAX_STEPS * pr_cfg.dt} of network time)")
+    intervals = float((pr_cfg.transient + pr_cfg.baseline + pr_cfg.observation)
+                      / in_cfg.channel_interval)
+    if in_cfg.n_channels and in_cfg.channels_on and intervals > MAX_STEPS:
         raise ConfigError(source, "input.channel_interval",
                           f"got {in_cfg.channel_interval}: {intervals:.3g} rate intervals per "
-                          f"channel; allowed are at most {MAX_STEPS:.0e} (an interval of at least "
-                          f"{(pr_cfg.baseline + pr_cfg.observation) / MAX_STEPS})")
+                          f"channel; allowed are at most {MAX_STEPS:.0e}")
 
 
 #: rate assumed by the memory estimate for the recorded spikes (runs above it need more)
@@ -178,23 +246,31 @@ def point_memory(config) -> tuple[float, str]:
 
     An upper-bound estimate from the config alone, made before anything is
     built: the structure is drawn from ``n x n`` random matrices, Brian2 holds
-    about 60 bytes per synapse and 100 per neuron, spikes are recorded at up
-    to :data:`ESTIMATE_RATE_HZ` per neuron, and each trial's binned matrices
-    are compared in memory.
+    about 60 bytes per synapse and 100 per neuron, the input spikes are drawn
+    ahead (about 40 bytes each while drawn and handed to Brian2), spikes are
+    recorded at up to :data:`ESTIMATE_RATE_HZ` per neuron, and each trial's
+    binned matrices are compared in memory.
     """
+    from brian2 import ms
+
+    from analysis.chaos_study import LZ_BIN_MS
+
     net_cfg, in_cfg, pr_cfg = config.network, config.input, config.protocol
-    n, replicas = net_cfg.n_neurons, pr_cfg.n_perturbations + 1
-    duration_s = float(pr_cfg.baseline + pr_cfg.observation)
+    n, n_trials = net_cfg.n_neurons, pr_cfg.n_perturbations
+    lay = layout(n_trials, pr_cfg.trials)
+    replicas, n_real = lay.n_replicas, lay.trial_ids.size
+    duration_s = float(pr_cfg.transient + pr_cfg.baseline + pr_cfg.observation)
     draw_bytes = (17 if net_cfg.fixed_indegree else 9) * float(n) ** 2
+    channels = in_cfg.n_channels if in_cfg.channels_on else 0
     synapses = replicas * (net_cfg.connection_prob * n * (n - 1) + n
-                           + in_cfg.n_channels * in_cfg.channel_connectivity * n)
+                           + channels * in_cfg.channel_connectivity * n)
+    input_spikes = n_real * duration_s * (n * float(in_cfg.background_rate)
+                                          + channels * 2 * float(in_cfg.channel_rate))
     spikes = replicas * n * ESTIMATE_RATE_HZ * duration_s
-    n_bins = float(pr_cfg.observation / pr_cfg.bin)
-    measure_bytes = n * n_bins * 12 + pr_cfg.n_perturbations * n_bins * 4
-    table = in_cfg.n_channels * (duration_s / float(in_cfg.channel_interval) + 2) * 8
-    parts = {"structure": draw_bytes, "synapses": 60 * synapses,
-             "neurons": 100 * replicas * n, "spikes": 32 * spikes, "measures": measure_bytes,
-             "input table": table}
+    n_fine = float(pr_cfg.observation / (LZ_BIN_MS * ms)) + 1  # the study's LZ sequence
+    measure_bytes = n * n_fine * 3 + n_trials * float(pr_cfg.observation / pr_cfg.bin) * 8
+    parts = {"structure": draw_bytes, "synapses": 60 * synapses, "input spikes": 40 * input_spikes,
+             "neurons": 100 * replicas * n, "spikes": 32 * spikes, "measures": measure_bytes}
     biggest = max(parts, key=parts.get)
     detail = (f"{replicas} x {n} neurons, {synapses:.3g} synapses; most for the "
               f"{biggest}")
@@ -207,9 +283,9 @@ def estimate_memory(config, jobs=None) -> tuple[float, str]:
 
 
 def draw(config, block: int = 0) -> Drawn:
-    """Draw the network, initial state, inputs and perturbed neurons of one point."""
+    """Draw the network, the trials' initial states and inputs, and the perturbed neurons."""
     import brian2 as b2
-    from brian2 import mV
+    from brian2 import Hz, mV, ms, second
 
     from models import lif, replicas, rng, structure
 
@@ -220,170 +296,262 @@ def draw(config, block: int = 0) -> Drawn:
     def stream(purpose, trial=None):
         return rng.stream(config.seed.session, block=block, trial=trial, purpose=purpose)
 
+    # the study's current I (mV/ms) enters as dv/dt = (v_rest - v)/tau_m + I; the suite's
+    # equations carry R*I = tau_m * I (models.lif), so a weight of 1 mV/ms is a jump of tau_m mV
+    weight_unit = (1 * mV / ms) * net_cfg.tau_m
     params = lif.LIFParams(tau_m=net_cfg.tau_m, tau_syn=net_cfg.tau_syn, v_rest=net_cfg.v_rest,
                            v_reset=net_cfg.v_reset, v_th_mean=net_cfg.v_th_mean,
-                           refractory=net_cfg.refractory,
-                           I_bias=in_cfg.bias * (net_cfg.v_th_mean - net_cfg.v_rest))
+                           refractory=net_cfg.refractory, I_bias=in_cfg.bias)
     inputs = replicas.InputParams(background_rate=in_cfg.background_rate,
-                                  background_weight=in_cfg.background_weight,
+                                  background_jump=in_cfg.background_weight * weight_unit,
                                   n_channels=in_cfg.n_channels, channel_rate=in_cfg.channel_rate,
-                                  channel_weight=in_cfg.channel_weight,
-                                  channel_interval=in_cfg.channel_interval)
-    duration = pr_cfg.baseline + pr_cfg.observation
-    v_unit = params.v_unit
-    # thresholds stay at least 1 mV above the reset (see models.structure)
-    min_gap = float((net_cfg.v_reset + 1 * mV - net_cfg.v_th_mean) / v_unit)
+                                  channel_jump=in_cfg.channel_weight * weight_unit,
+                                  channel_interval=in_cfg.channel_interval,
+                                  channels_on=in_cfg.channels_on)
+    perturbation_time = pr_cfg.transient + pr_cfg.baseline
+    duration = perturbation_time + pr_cfg.observation
+    # thresholds stay at least 1 mV above the reset (see models.structure); offsets in mV
     struct = structure.draw_structure(
         n_neurons=n, connection_prob=net_cfg.connection_prob, fixed_indegree=net_cfg.fixed_indegree,
-        g_std=net_cfg.g_std, v_th_std=net_cfg.v_th_std, min_threshold_gap=min_gap,
+        g_std=net_cfg.g_std, v_th_std=float(net_cfg.v_th_std / mV),
+        min_threshold_gap=float((net_cfg.v_reset + 1 * mV - net_cfg.v_th_mean) / mV),
         n_channels=in_cfg.n_channels, channel_connectivity=in_cfg.channel_connectivity,
         rngs={p: stream(p) for p in ("structure", "thresholds", "input")})
-    # initial state shared by control and trials: uniform between reset and each threshold
+    lay = layout(pr_cfg.n_perturbations, pr_cfg.trials)
     v_reset = float(net_cfg.v_reset / b2.volt)
-    v_th = float(params.v_th_mean / b2.volt) + struct.v_th_offset * float(v_unit / b2.volt)
-    v0 = v_reset + stream("initial_state", trial=0).random(n) * (v_th - v_reset)
-    n_intervals = int(math.ceil(float(duration / in_cfg.channel_interval))) + 1
-    rates_hz = replicas.channel_rate_table(in_cfg.n_channels, in_cfg.channel_rate, n_intervals,
-                                           stream("input", trial=0))
+    if net_cfg.initial_v == "reset_to_rest":
+        upper = np.full(n, float(net_cfg.v_rest / b2.volt))
+    else:
+        upper = float(params.v_th_mean / b2.volt) + struct.v_th_offset * 1e-3
+    dt_s = float(pr_cfg.dt / second)
+    n_steps = int(math.ceil(float(duration / pr_cfg.dt) - 1e-9)) + 1
+    channels_on = in_cfg.channels_on and in_cfg.n_channels > 0
+    interval_of_step = None
+    if channels_on:
+        interval_of_step = np.floor(np.arange(n_steps) * dt_s / float(in_cfg.channel_interval / second)
+                                    + 1e-9).astype(np.int64)
+    realisations = []
+    for trial in lay.trial_ids:
+        v0 = v_reset + stream("initial_state", trial=int(trial)).random(n) * (upper - v_reset)
+        background = replicas.poisson_steps(stream("noise", trial=int(trial)), n, n_steps,
+                                            float(in_cfg.background_rate / Hz) * dt_s)
+        channels = (np.zeros(0, np.int32), np.zeros(0, np.int32))
+        if channels_on:
+            table = replicas.channel_rate_table(in_cfg.n_channels, in_cfg.channel_rate,
+                                                int(interval_of_step[-1]) + 1,
+                                                stream("input", trial=int(trial)))
+            channels = replicas.poisson_steps(stream("channel_spikes", trial=int(trial)),
+                                              in_cfg.n_channels, n_steps,
+                                              table[interval_of_step] * dt_s)
+        realisations.append(replicas.Realisation(v0, background, channels))
     perturbed = stream("perturbation").choice(n, size=pr_cfg.n_perturbations,
                                               replace=False).astype(np.int32)
-    return Drawn(params, inputs, struct, v0, rates_hz, perturbed, duration)
+    return Drawn(params, inputs, struct, realisations, lay, perturbed, duration,
+                 perturbation_time, weight_unit, 1 * mV)
 
 
-def simulate(config, drawn: Drawn, perturbations: list, n_replicas: int, *, block: int = 0,
-             backend: str = "runtime", build_root: str | None = None):
-    """Run ``n_replicas`` replicas of the drawn network; returns their spikes."""
+def simulate(config, drawn: Drawn, perturbations: list, *, realisations=None,
+             replica_realisation=None, block: int = 0, backend: str = "runtime",
+             build_root: str | None = None):
+    """Run the drawn point's replicas (or the given subset); returns their spikes.
+
+    By default every replica of ``drawn.layout``; ``realisations`` and
+    ``replica_realisation`` simulate other arrangements (one pair alone, ...).
+    """
     import brian2 as b2
 
     from models import devices, replicas, rng
 
+    if realisations is None:
+        realisations, replica_realisation = drawn.realisations, drawn.layout.realisation
     with devices.backend(backend, build_root=build_root) as device:
         b2.seed(rng.integer_seed(config.seed.session, block=block, purpose="noise"))
         net, objects = replicas.build(drawn.structure, drawn.params, drawn.inputs,
-                                      n_replicas=n_replicas, v0=drawn.v0,
-                                      channel_rates_hz=drawn.channel_rates_hz,
-                                      perturbations=perturbations, duration=drawn.duration,
-                                      dt=config.protocol.dt)
+                                      realisations=realisations,
+                                      replica_realisation=replica_realisation,
+                                      weight_unit=drawn.weight_unit,
+                                      threshold_unit=drawn.threshold_unit,
+                                      perturbations=perturbations, dt=config.protocol.dt)
         device.run(net, drawn.duration)
         return replicas.spikes_of(objects, drawn.structure.n_neurons)
 
 
-def simulate_single(config, *, block: int = 0, perturbed_neuron: int | None = None,
-                    backend: str = "runtime"):
-    """One trial on its own (the plain approach the replicas replace).
+def perturbations_of(config, drawn: Drawn) -> list:
+    """The forced spikes of every trial (none when ``protocol.perturb`` is false)."""
+    from models import replicas
 
-    Same network, noise and initial state as replica ``k`` of
-    :func:`simulate_point`; returns ``(neuron, time_s)`` of its spikes.
+    if not config.protocol.perturb:
+        return []
+    return [replicas.Perturbation(replica=int(r), neuron=int(neuron), time=drawn.perturbation_time)
+            for r, neuron in zip(drawn.layout.perturbed, drawn.perturbed)]
+
+
+def simulate_single(config, *, block: int = 0, trial: int = 0, perturbed: bool = False,
+                    backend: str = "runtime", drawn: Drawn | None = None):
+    """One run of one trial on its own (the plain approach the replicas replace).
+
+    ``trial`` counts from 0; ``perturbed`` selects the trial's perturbed run
+    instead of its control.  Same network, initial state and noise as that
+    replica of :func:`simulate_point`; returns ``(neuron, time_s)`` of its spikes.
     """
     from models import replicas
 
-    drawn = draw(config, block)
-    perturbations = [] if perturbed_neuron is None else [
-        replicas.Perturbation(replica=0, neuron=int(perturbed_neuron), time=config.protocol.baseline)]
-    return simulate(config, drawn, perturbations, 1, block=block, backend=backend).of(0)
+    drawn = draw(config, block) if drawn is None else drawn
+    realisation = drawn.realisations[int(drawn.layout.realisation[drawn.layout.control[trial]])]
+    forced = [replicas.Perturbation(0, int(drawn.perturbed[trial]), drawn.perturbation_time)] \
+        if perturbed and config.protocol.perturb else []
+    return simulate(config, drawn, forced, realisations=[realisation], replica_realisation=[0],
+                    block=block, backend=backend).of(0)
 
 
 def simulate_point(config, *, block: int = 0, backend: str = "runtime",
                    build_root: str | None = None, keep_spikes: bool = False) -> tuple[dict, dict]:
-    """Simulate control + perturbed replicas for one point and measure them.
+    """Simulate every trial's control and perturbed runs for one point and measure them.
 
     Returns ``(attrs, datasets)`` ready for :meth:`analysis.results.ResultWriter.write_point`.
     """
-    from brian2 import second
-
-    from models import replicas
-
     started = time.perf_counter()
-    net_cfg, pr_cfg = config.network, config.protocol
-    n, n_trials = net_cfg.n_neurons, pr_cfg.n_perturbations
-
     # 2. build: draw everything random from the point's streams
     drawn = draw(config, block)
-    perturbed = drawn.perturbed
-    perturbations = [replicas.Perturbation(replica=k + 1, neuron=int(neuron), time=pr_cfg.baseline)
-                     for k, neuron in enumerate(perturbed)] if pr_cfg.perturb else []
-    # 3. run all replicas in one network (replica 0 = control)
-    all_spikes = simulate(config, drawn, perturbations, n_trials + 1, block=block,
+    # 3. run all replicas in one network
+    all_spikes = simulate(config, drawn, perturbations_of(config, drawn), block=block,
                           backend=backend, build_root=build_root)
     sim_time = time.perf_counter() - started
-    attrs, datasets = measure(config, drawn, all_spikes.of, keep_spikes=keep_spikes)
+    by_replica = all_spikes.split()
+    empty = (np.zeros(0, np.int32), np.zeros(0))
+    attrs, datasets = measure(config, drawn, lambda r: by_replica.get(r, empty),
+                              keep_spikes=keep_spikes)
     attrs.update(block_id=int(block), simulation_time_s=float(sim_time),
                  compute_time_s=float(time.perf_counter() - started), backend=backend)
     return attrs, datasets
 
 
 def measure(config, drawn: Drawn, spikes_of, *, keep_spikes: bool = False) -> tuple[dict, dict]:
-    """Chaos measures and control statistics from the spikes of control and trials.
+    """Chaos measures and control statistics from the spikes of every replica.
 
-    ``spikes_of(k)`` gives ``(neuron, time_s)`` of replica ``k`` (0 = control,
-    ``k`` = trial perturbing ``drawn.perturbed[k - 1]``).
+    ``spikes_of(r)`` gives ``(neuron, time_s)`` of replica ``r``; trial ``k``
+    compares replica ``drawn.layout.perturbed[k]`` with ``drawn.layout.control[k]``.
     """
-    from brian2 import second
+    from brian2 import mV, second
+
+    from analysis import chaos_study
 
     net_cfg, pr_cfg = config.network, config.protocol
     n, n_trials = net_cfg.n_neurons, pr_cfg.n_perturbations
-    perturbed, duration = drawn.perturbed, drawn.duration
+    lay, perturbed = drawn.layout, drawn.perturbed
 
     # 4. analyse: binned difference matrices over the observation window
-    t0_s = float(pr_cfg.baseline / second)
-    t1_s = float(duration / second)
+    t_start_s = float(pr_cfg.transient / second)
+    t0_s = float(drawn.perturbation_time / second)
+    t1_s = float(drawn.duration / second)
     bin_s = float(pr_cfg.bin / second)
+    spikes = {int(r): spikes_of(int(r)) for r in np.unique(np.concatenate([lay.control,
+                                                                           lay.perturbed]))}
 
     def binned(replica):
-        i, t = spikes_of(replica)
+        i, t = spikes[replica]
         return spike_stats.bin_spikes(i, t, n, t0_s, t1_s, bin_s, binary=True)
 
-    control = binned(0)
-    saturation = chaos_measures.saturation_level(control)
-    n_bins = control.shape[1]
-    lz = np.empty(n_trials)
-    lz_entropy = np.empty(n_trials)
-    slope = np.empty(n_trials)
+    controls = {int(r): binned(int(r)) for r in np.unique(lay.control)}
+    saturations = {r: chaos_measures.saturation_level(c) for r, c in controls.items()}
+    n_bins = next(iter(controls.values())).shape[1]
+    lz, lz_entropy, lz_phrases = np.empty(n_trials), np.empty(n_trials), np.empty(n_trials)
+    slope, lz_study, slope_study = np.empty(n_trials), np.empty(n_trials), np.empty(n_trials)
     distance = np.empty((n_trials, n_bins), dtype=np.int32)
     for k in range(n_trials):
-        trial = binned(k + 1)
+        c, q = int(lay.control[k]), int(lay.perturbed[k])
+        control, trial = controls[c], binned(q)
         difference = (trial != control).astype(np.uint8)
         distance[k] = chaos_measures.hamming_distance(control, trial)
-        measures = complexity.lempel_ziv_all(difference)  # one parsing, both normalisations
-        lz[k], lz_entropy[k] = measures["plain"], measures["entropy"]
-        slope[k] = chaos_measures.hamming_slope(distance[k], bin_s, saturation=saturation,
+        measures = complexity.lempel_ziv_all(difference)  # one parsing, all normalisations
+        lz[k], lz_entropy[k], lz_phrases[k] = (measures["plain"], measures["entropy"],
+                                               measures["count"])
+        slope[k] = chaos_measures.hamming_slope(distance[k], bin_s, saturation=saturations[c],
                                                 fraction=pr_cfg.growth_fraction)
+        lz_study[k], slope_study[k] = chaos_study.trial_measures(
+            *spikes[c], *spikes[q], n, t0_s, t1_s, int(perturbed[k]))
 
-    ctrl_i, ctrl_t = spikes_of(0)
-    rates = spike_stats.firing_rates(ctrl_i, n, t1_s)
-    order = np.argsort(ctrl_i, kind="stable")  # spike times grouped by neuron, in time order
-    trains = np.split(ctrl_t[order], np.cumsum(np.bincount(ctrl_i, minlength=n))[:-1])
-    cvs = np.array([spike_stats.cv_isi(train) for train in trains])
-    window_s = float(pr_cfg.fano_window / second)
-    counts = spike_stats.bin_spikes(ctrl_i, ctrl_t, n, t0_s,
-                                    t0_s + window_s * int(round((t1_s - t0_s) / window_s)),
-                                    window_s, binary=False)
-    fanos = np.array([spike_stats.fano_factor(c) for c in counts])
-
+    stats = control_statistics([spikes[int(r)] for r in np.unique(lay.control)], n, t_start_s,
+                               t0_s, t1_s, float(pr_cfg.fano_window / second))
     attrs = {
-        "v_th_std": float(net_cfg.v_th_std), "g_std": float(net_cfg.g_std),
-        "n_trials": int(n_trials), "n_neurons": int(n),
+        "v_th_std": float(net_cfg.v_th_std / mV), "g_std": float(net_cfg.g_std),
+        "units": "v_th_std: mV; g_std: mV/ms; hamming_slope: neurons/s; "
+                 "hamming_slope_study: neurons/ms; lz_study: phrases",
+        "n_trials": int(n_trials), "n_neurons": int(n), "trials": pr_cfg.trials,
         "lz_mean": float(lz.mean()), "lz_std": float(lz.std()),
         "lz_entropy_mean": float(lz_entropy.mean()), "lz_entropy_std": float(lz_entropy.std()),
         "hamming_mean": float(slope.mean()), "hamming_std": float(slope.std()),
+        "lz_study_mean": float(lz_study.mean()), "lz_study_std": float(lz_study.std()),
+        "hamming_study_mean": float(slope_study.mean()),
+        "hamming_study_std": float(slope_study.std()),
         "final_distance_mean": float(distance[:, -max(1, n_bins // 10):].mean()),
-        "saturation": float(saturation),
-        "rate_mean": float(rates.mean()), "rate_std": float(rates.std()),
-        "cv_mean": float(np.nanmean(cvs)) if np.isfinite(cvs).any() else float("nan"),
-        "fano_mean": float(np.nanmean(fanos)) if np.isfinite(fanos).any() else float("nan"),
-        "silent_fraction": float((rates == 0).mean()),
-        "bin_s": bin_s, "baseline_s": t0_s, "observation_s": t1_s - t0_s,
+        "saturation": float(np.mean(list(saturations.values()))),
+        **stats["attrs"],
+        "bin_s": bin_s, "transient_s": t_start_s, "baseline_s": t0_s - t_start_s,
+        "perturbation_time_s": t0_s, "observation_s": t1_s - t0_s,
     }
     datasets = {
-        "lz": lz, "lz_entropy": lz_entropy, "hamming_slope": slope,
+        "lz": lz, "lz_entropy": lz_entropy, "lz_phrases": lz_phrases, "hamming_slope": slope,
+        "lz_study": lz_study, "hamming_slope_study": slope_study,
         "perturbed_neurons": perturbed, "hamming_distance": distance,
-        "control_rates_hz": rates.astype(np.float32),
+        "control_rates_hz": stats["rates"].astype(np.float32),
     }
     if keep_spikes:
-        first_i, first_t = spikes_of(1) if n_trials else (ctrl_i[:0], ctrl_t[:0])
+        ctrl_i, ctrl_t = spikes[int(lay.control[0])]
+        first_i, first_t = spikes[int(lay.perturbed[0])]
         datasets.update(control_spike_i=ctrl_i, control_spike_t_s=ctrl_t,
                         trial_spike_i=first_i, trial_spike_t_s=first_t)
     return attrs, datasets
+
+
+def control_statistics(controls: list, n: int, t_start_s: float, t0_s: float, t1_s: float,
+                       fano_window_s: float) -> dict:
+    """Rates, CV of the ISIs and Fano factors of the control runs, pooled.
+
+    ``controls`` holds ``(neuron, time_s)`` of each control run.  Rates and
+    CVs use the spikes after the transient (``t >= t_start_s``); Fano factors
+    count spikes in windows of the observation ``[t0_s, t1_s)``.  Per-neuron
+    values are averaged over the controls; CVs and Fano factors that cannot
+    be computed (too few spikes, no spike) are left out of the means.
+    """
+    m = len(controls)
+    key = np.concatenate([i.astype(np.int64) + c * n for c, (i, _) in enumerate(controls)])
+    times = np.concatenate([t for _, t in controls])
+    keep = times >= t_start_s
+    key, times = key[keep], times[keep]
+    counts = np.bincount(key, minlength=m * n)
+    rates = (counts / max(t1_s - t_start_s, 1e-300)).reshape(m, n)
+    # ISIs of every (control, neuron) train at once
+    order = np.lexsort((times, key))
+    key, times = key[order], times[order]
+    same = key[1:] == key[:-1]
+    isi_key, isi = key[1:][same], np.diff(times)[same]
+    n_isi = np.bincount(isi_key, minlength=m * n)
+    s1 = np.bincount(isi_key, isi, minlength=m * n)
+    s2 = np.bincount(isi_key, isi * isi, minlength=m * n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = s1 / n_isi
+        var = np.maximum(s2 / n_isi - mean * mean, 0.0)
+        cvs = np.where((n_isi >= 2) & (mean > 0), np.sqrt(var) / mean, np.nan)
+    n_windows = int(round((t1_s - t0_s) / fano_window_s))
+    fano_keep = (times >= t0_s) & (times < t0_s + n_windows * fano_window_s)
+    window = np.minimum(((times[fano_keep] - t0_s) / fano_window_s).astype(np.int64), n_windows - 1)
+    window_counts = np.bincount(key[fano_keep] * n_windows + window,
+                                minlength=m * n * n_windows).reshape(m * n, n_windows)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w_mean = window_counts.mean(axis=1)
+        fanos = np.where(w_mean > 0, window_counts.var(axis=1) / w_mean, np.nan)
+    per_neuron = rates.mean(axis=0)
+    return {
+        "rates": per_neuron,
+        "attrs": {
+            "rate_mean": float(per_neuron.mean()), "rate_std": float(per_neuron.std()),
+            "cv_mean": float(np.nanmean(cvs)) if np.isfinite(cvs).any() else float("nan"),
+            "fano_mean": float(np.nanmean(fanos)) if np.isfinite(fanos).any() else float("nan"),
+            "silent_fraction": float((rates == 0).mean()),
+            "n_controls": int(m),
+        },
+    }
 
 
 # --------------------------------------------------------------------------- protocol API
@@ -433,16 +601,18 @@ def report(results_path: Path, out_dir: Path | None = None) -> Path:
     point = result.point
     a, d = point.attrs, point.data
     n_bins = d["hamming_distance"].shape[1]
-    time_s = a["baseline_s"] + a["bin_s"] * np.arange(n_bins)
+    t_perturb = a.get("perturbation_time_s", a["baseline_s"])
+    time_s = t_perturb + a["bin_s"] * np.arange(n_bins)
     made = []
     if "control_spike_i" in d and len(d["perturbed_neurons"]):
         made.append(plots.raster_comparison(
             d["control_spike_i"], d["control_spike_t_s"], d["trial_spike_i"], d["trial_spike_t_s"],
-            figures / "raster.png", perturbation_time_s=a["baseline_s"],
+            figures / "raster.png", perturbation_time_s=t_perturb,
             perturbed_neuron=int(d["perturbed_neurons"][0]), n_show=min(200, int(a["n_neurons"]))))
     made.append(plots.hamming_over_time(time_s, d["hamming_distance"], figures / "hamming.png",
                                         saturation=a["saturation"],
-                                        title=f"v_th_std={a['v_th_std']:g}, g_std={a['g_std']:g}"))
+                                        title=f"v_th_std={a['v_th_std']:g} mV, "
+                                              f"g_std={a['g_std']:g} mV/ms"))
     made.append(plots.lz_distribution(d["lz"], figures / "lz_distribution.png"))
 
     lines = [
@@ -451,11 +621,17 @@ def report(results_path: Path, out_dir: Path | None = None) -> Path:
         f"created {result.attrs.get('created', '?')}.", "",
         "| quantity | value |", "|---|---|",
     ]
-    rows = [("v_th_std (normalised)", a["v_th_std"]), ("g_std (normalised)", a["g_std"]),
-            ("neurons", a["n_neurons"]), ("perturbation trials", a["n_trials"]),
-            ("LZ complexity (c log2 n / n)", f"{a['lz_mean']:.4g} ± {a['lz_std']:.2g}"),
-            ("LZ complexity (entropy-normalised)", f"{a['lz_entropy_mean']:.4g} ± {a['lz_entropy_std']:.2g}"),
-            ("Hamming slope (neurons/s)", f"{a['hamming_mean']:.4g} ± {a['hamming_std']:.2g}"),
+    rows = [("v_th_std (mV)", f"{a['v_th_std']:g}"), ("g_std (mV/ms)", f"{a['g_std']:g}"),
+            ("neurons", a["n_neurons"]),
+            ("perturbation trials", f"{a['n_trials']} ({a.get('trials', 'shared_control')})"),
+            ("LZ complexity (LZ76, c log2 n / n)", f"{a['lz_mean']:.4g} ± {a['lz_std']:.2g}"),
+            ("LZ76 complexity (entropy-normalised)", f"{a['lz_entropy_mean']:.4g} ± {a['lz_entropy_std']:.2g}"),
+            ("Hamming growth slope (neurons/s)", f"{a['hamming_mean']:.4g} ± {a['hamming_std']:.2g}"),
+            ("study's LZ (phrases, 0.1 ms bins)",
+             f"{a['lz_study_mean']:.4g} ± {a['lz_study_std']:.2g}" if "lz_study_mean" in a else "-"),
+            ("study's Hamming slope (neurons/ms)",
+             f"{a['hamming_study_mean']:.4g} ± {a['hamming_study_std']:.2g}"
+             if "hamming_study_mean" in a else "-"),
             ("final Hamming distance / saturation", f"{a['final_distance_mean']:.3g} / {a['saturation']:.3g}"),
             ("control rate (Hz)", f"{a['rate_mean']:.3g}"), ("control CV(ISI)", f"{a['cv_mean']:.3g}"),
             ("control Fano factor", f"{a['fano_mean']:.3g}"),

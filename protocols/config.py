@@ -561,9 +561,11 @@ class Field:
                 raise ValueError("a quantity Field needs unit= (a dimension name: "
                                  f"{', '.join(DIMENSIONS)})")
             _dimension(self.unit)
+        elif self.kind == "axis" and self.unit is not None:
+            _dimension(self.unit)   # an axis of quantities
         elif self.unit is not None:
-            raise ValueError(f"unit= is only for quantity fields; got unit={self.unit!r} "
-                             f"for kind {self.kind!r}")
+            raise ValueError(f"unit= is only for quantity and axis fields; got "
+                             f"unit={self.unit!r} for kind {self.kind!r}")
         if self.choices is not None:
             object.__setattr__(self, "choices", tuple(self.choices))
         if self.default is not REQUIRED:
@@ -624,13 +626,35 @@ class Field:
             raise ValueError(f"got {_show(value)}; expected a finite value")
         return result
 
-    def _item(self, value, index: int, count: int) -> float:
-        number = _as_number(value, "a list of numbers")
-        self._check(number, value, f" (value {index + 1} of {count})")
+    def _item(self, value, index: int, count: int):
+        where = f" (value {index + 1} of {count})"
+        if self.unit is not None:  # an axis of quantities: each value carries its unit
+            try:
+                number = self._convert_quantity(value)
+            except ValueError as exc:
+                raise ValueError(f"{exc}{where}") from None
+        else:
+            number = _as_number(value, "a list of numbers")
+        self._check(number, value, where)
         return number
 
+    def _axis_example(self) -> str:
+        if self.unit is None:
+            return "expected a non-empty list of numbers or {start: 0.1, stop: 0.5, num: 5}"
+        one = _expected(self.unit).split("such as ")[-1].strip("'")
+        return (f"expected a non-empty list of values with a unit, such as ['{one}'], or "
+                f"{{start: '{one}', stop: ..., num: 5}}")
+
+    def _axis_end(self, value, name: str):
+        if self.unit is None:
+            return _as_number(value, f"a number for {name}")
+        try:
+            return float(np.asarray(self._convert_quantity(value)))
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+
     def _convert_axis(self, value):
-        example = "expected a non-empty list of numbers or {start: 0.1, stop: 0.5, num: 5}"
+        example = self._axis_example()
         if isinstance(value, Mapping):
             allowed = ("start", "stop", "num")
             for key in value:
@@ -642,14 +666,18 @@ class Field:
             missing = [k for k in allowed if k not in value]
             if missing:
                 raise ValueError(f"the axis mapping lacks {', '.join(missing)}; {example}")
-            start = _as_number(value["start"], "a number for start")
-            stop = _as_number(value["stop"], "a number for stop")
+            start = self._axis_end(value["start"], "start")
+            stop = self._axis_end(value["stop"], "stop")
             num = value["num"]
             if (isinstance(num, bool) or not isinstance(num, (int, np.integer))
                     or not 1 <= num <= MAX_NODES):
                 raise ValueError(f"got num={_show(num)}; expected an integer "
                                  f"1 <= num <= {MAX_NODES}")
             values = [float(v) for v in np.linspace(start, stop, int(num))]
+            if self.unit is not None:
+                import brian2 as b2
+
+                values = [b2.Quantity(v, dim=_dimension(self.unit)) for v in values]
         elif isinstance(value, (list, tuple, np.ndarray)):
             if len(value) == 0:
                 raise ValueError(f"got an empty list; {example}")
@@ -660,7 +688,7 @@ class Field:
 
     # -- range and choices --------------------------------------------------
     def _bound(self, bound):
-        if bound is not None and self.kind == "quantity":
+        if bound is not None and self.unit is not None:
             if isinstance(bound, str):
                 return float(np.asarray(parse_quantity(bound, self.unit)))
             return float(np.asarray(bound))
@@ -670,7 +698,7 @@ class Field:
         import brian2 as b2
 
         def show(bound):
-            if self.kind == "quantity":
+            if self.unit is not None:
                 return format_quantity(b2.Quantity(self._bound(bound), dim=_dimension(self.unit)))
             return f"{bound:g}"
 
@@ -685,7 +713,7 @@ class Field:
                              f"{', '.join(_show(c) for c in self.choices)}")
         if self.low is None and self.high is None:
             return
-        number = float(np.asarray(result)) if self.kind == "quantity" else result
+        number = float(np.asarray(result)) if self.unit is not None else result
         low, high = self._bound(self.low), self._bound(self.high)
         too_low = low is not None and (number <= low if self.low_open else number < low)
         too_high = high is not None and (number >= high if self.high_open else number > high)
@@ -698,6 +726,8 @@ class Field:
         if self.kind == "quantity":
             text = format_quantity(value)
             return float(text) if self.unit == "dimensionless" else text
+        if self.kind == "axis" and self.unit is not None:
+            return [format_quantity(v) for v in value]
         if self.kind in ("float_list", "axis"):
             return [float(v) for v in value]
         return value

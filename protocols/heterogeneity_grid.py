@@ -33,16 +33,28 @@ NAME = "heterogeneity_grid"
 
 SCHEMA = copy.deepcopy(chaos.SCHEMA)
 SCHEMA["grid"] = {
-    "v_th_std": Field("axis", {"start": 0.05, "stop": 0.5, "num": 20}, low=0, high=2,
-                      doc="threshold spreads (list or {start, stop, num})"),
-    "g_std": Field("axis", {"start": 0.05, "stop": 0.5, "num": 20}, low=0, high=5,
-                   doc="weight spreads (list or {start, stop, num})"),
+    "v_th_std": Field("axis", {"start": "0.05 mV", "stop": "0.5 mV", "num": 20}, unit="voltage",
+                      low=0, high="20 mV",
+                      doc="threshold spreads with their unit (a list, or {start, stop, num})"),
+    "g_std": Field("axis", {"start": 0.05, "stop": 0.5, "num": 20}, low=0, high=50,
+                   doc="weight spreads in mV/ms (a list, or {start, stop, num})"),
     "scheduler": Field("str", "joblib", choices=("joblib", "dask"),
                        doc="joblib on this machine, or dask.distributed"),
     "dask_address": Field("str", "", doc="scheduler address for dask; empty = a local cluster"),
 }
 AXES = ("v_th_std", "g_std")
-MEASURES = ("lz_mean", "lz_entropy_mean", "hamming_mean", "rate_mean", "cv_mean", "fano_mean")
+MEASURES = ("lz_mean", "lz_entropy_mean", "hamming_mean", "lz_study_mean", "hamming_study_mean",
+            "rate_mean", "cv_mean", "fano_mean")
+#: units of the axes as stored in results.h5 (thresholds in mV, weights in mV/ms)
+AXIS_UNITS = {"v_th_std": "mV", "g_std": "mV/ms"}
+
+
+def axis_values(config) -> tuple[np.ndarray, np.ndarray]:
+    """The grid's axes as floats in :data:`AXIS_UNITS` (v_th_std in mV, g_std in mV/ms)."""
+    from brian2 import mV
+
+    return (np.array([float(v / mV) for v in config.grid.v_th_std]),
+            np.asarray(config.grid.g_std, dtype=float))
 
 
 def validate(config) -> None:
@@ -57,12 +69,13 @@ def validate(config) -> None:
     from protocols.resources import MAX_POINTS
 
     source = config.source
-    for axis in AXES:
-        values = list(getattr(config.grid, axis))
-        repeated = sorted({v for v in values if values.count(v) > 1})
-        if repeated:
+    for axis, values in zip(AXES, axis_values(config)):
+        unique, counts = np.unique(values, return_counts=True)
+        repeated = unique[counts > 1]
+        if repeated.size:
             raise ConfigError(source, f"grid.{axis}",
-                              f"repeats {', '.join(f'{v:g}' for v in repeated)}; each value may "
+                              f"repeats {', '.join(f'{v:g} {AXIS_UNITS[axis]}' for v in repeated)}; "
+                              "each value may "
                               "appear once (use {start, stop, num} or a list of distinct values)")
     n_points = len(config.grid.v_th_std) * len(config.grid.g_std)
     if n_points > MAX_POINTS:
@@ -110,11 +123,11 @@ def _compute(config, i: int, j: int, block: int, backend: str, build_root: str):
 
 
 def _pending(config, done):
-    v_axis, g_axis = np.asarray(config.grid.v_th_std), np.asarray(config.grid.g_std)
+    v_axis, g_axis = config.grid.v_th_std, config.grid.g_std
     for i, v in enumerate(v_axis):
         for j, g in enumerate(g_axis):
             if point_name(i, j) not in done:
-                point_cfg = config.replace(**{"network.v_th_std": float(v), "network.g_std": float(g)})
+                point_cfg = config.replace(**{"network.v_th_std": v, "network.g_std": float(g)})
                 yield i, j, i * len(g_axis) + j, point_cfg
 
 
@@ -145,7 +158,7 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
     from tqdm.auto import tqdm
 
     out_dir = outdir.claim(out_dir, NAME)  # a folder of its own (see protocols.outdir)
-    v_axis, g_axis = np.asarray(config.grid.v_th_std), np.asarray(config.grid.g_std)
+    v_axis, g_axis = axis_values(config)
     writer = ResultWriter(out_dir, NAME, config.to_yaml(), config.seed.session, chaos.versions(),
                           axes={"v_th_std": v_axis, "g_std": g_axis}, resume=resume)
     done = writer.completed()
@@ -187,12 +200,13 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
 def summarize(result) -> dict:
     """Correlations of each heterogeneity with each measure, and the most chaotic point."""
     v_axis, g_axis = result.axes
-    grids = {m: result.grid(m) for m in MEASURES}
+    present = {k for point in result.points.values() for k in point.attrs}
+    grids = {m: result.grid(m) for m in MEASURES if m in present}  # older files lack some
     correlations = stats.heterogeneity_correlations({"v_th_std": v_axis, "g_std": g_axis}, grids)
     i, j = stats.grid_argmax(grids["lz_mean"])
-    return {"correlations": correlations, "argmax": (i, j),
+    return {"correlations": correlations, "argmax": (i, j), "grids": grids,
             "argmax_values": {"v_th_std": float(v_axis[i]), "g_std": float(g_axis[j]),
-                              **{m: float(grids[m][i, j]) for m in MEASURES}},
+                              **{m: float(grids[m][i, j]) for m in grids}},
             "n_points": int(np.isfinite(grids["lz_mean"]).sum()), "n_total": grids["lz_mean"].size}
 
 
@@ -204,20 +218,32 @@ def report(results_path: Path, out_dir: Path | None = None) -> Path:
     figures.mkdir(parents=True, exist_ok=True)
     v_axis, g_axis = result.axes
     summary = summarize(result)
-    labels = {"lz_mean": ("LZ complexity (c log2 n / n)", "lz_heatmap.png"),
-              "hamming_mean": ("Hamming slope (neurons/s)", "hamming_heatmap.png"),
+    labels = {"lz_mean": ("LZ76 complexity (c log2 n / n)", "lz_heatmap.png"),
+              "hamming_mean": ("Hamming growth slope (neurons/s)", "hamming_heatmap.png"),
               "rate_mean": ("control firing rate (Hz)", "rate_heatmap.png")}
+    v_label, g_label = "v_th_std (threshold spread, mV)", "g_std (weight spread, mV/ms)"
     made = []
     for measure, (label, filename) in labels.items():
         made.append(plots.heatmap(result.grid(measure), g_axis, v_axis, figures / filename,
-                                  xlabel="g_std (weight spread, normalised)",
-                                  ylabel="v_th_std (threshold spread, normalised)",
-                                  title=label, cbar_label=label,
+                                  xlabel=g_label, ylabel=v_label, title=label, cbar_label=label,
                                   mark=summary["argmax"] if measure == "lz_mean" else None))
+    made.append(plots.chaos_landscape(v_axis, g_axis, result.grid("lz_mean"),
+                                      result.grid("hamming_mean"), figures / "chaos_landscape.png",
+                                      v_label=v_label, g_label=g_label,
+                                      lz_label=labels["lz_mean"][0],
+                                      hamming_label=labels["hamming_mean"][0],
+                                      mark=summary["argmax"]))
+    if "lz_study_mean" in summary["grids"]:
+        made.append(plots.chaos_landscape(
+            v_axis, g_axis, result.grid("lz_study_mean"), result.grid("hamming_study_mean"),
+            figures / "chaos_landscape_study.png", v_label=v_label, g_label=g_label,
+            lz_label="study's LZ (phrases, 0.1 ms bins)",
+            hamming_label="study's Hamming slope (neurons/ms)"))
     best = summary["argmax_values"]
     text = [f"heterogeneity grid: {summary['n_points']} of {summary['n_total']} points complete",
             f"seed {result.seed}",
-            f"highest LZ complexity at v_th_std={best['v_th_std']:.4g}, g_std={best['g_std']:.4g}: "
+            f"highest LZ complexity at v_th_std={best['v_th_std']:.4g} mV, "
+            f"g_std={best['g_std']:.4g} mV/ms: "
             f"LZ={best['lz_mean']:.4g}, Hamming slope={best['hamming_mean']:.4g} neurons/s, "
             f"rate={best['rate_mean']:.3g} Hz", "",
             "Pearson correlations (parameter vs measure over grid points):"]
@@ -232,7 +258,7 @@ def report(results_path: Path, out_dir: Path | None = None) -> Path:
              f"{len(v_axis)} v_th_std x {len(g_axis)} g_std values, seed {result.seed}, "
              f"{np.mean(times):.2f} s of compute per point (mean).", "",
              "## Most chaotic point", "",
-             f"v_th_std = {best['v_th_std']:.4g}, g_std = {best['g_std']:.4g}: "
+             f"v_th_std = {best['v_th_std']:.4g} mV, g_std = {best['g_std']:.4g} mV/ms: "
              f"LZ = {best['lz_mean']:.4g}, Hamming slope = {best['hamming_mean']:.4g} neurons/s.", "",
              "## Correlations with heterogeneity", "",
              "| parameter | measure | Pearson r | p | n |", "|---|---|---|---|---|"]

@@ -37,7 +37,7 @@ TINY = {
               "protocol.observation=30 ms", "protocol.fano_window=10 ms"],
     "heterogeneity_grid": ["network.n_neurons=24", "protocol.n_perturbations=2",
                            "protocol.baseline=5 ms", "protocol.observation=30 ms",
-                           "protocol.fano_window=10 ms", "grid.v_th_std=[0.2]",
+                           "protocol.fano_window=10 ms", "grid.v_th_std=[0.2 mV]",
                            "grid.g_std=[0.1, 0.3]"],
     "plasticity": ["stp.duration=200 ms", "stp.rates_hz=[20, 40]"],
     "ei_rnn": ["synthetic.n_neurons=8", "synthetic.n_steps=8", "synthetic.n_conditions=2",

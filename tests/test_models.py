@@ -114,7 +114,8 @@ def test_replicas_without_perturbation_are_bit_identical(small_chaos_config):
 
     config = small_chaos_config()
     drawn = chaos.draw(config)
-    spikes = chaos.simulate(config, drawn, [], 5)
+    spikes = chaos.simulate(config, drawn, [], realisations=drawn.realisations[:1],
+                            replica_realisation=[0] * 5)
     ctrl_i, ctrl_t = spikes.of(0)
     assert ctrl_i.size > 100
     for r in range(1, 5):
@@ -123,21 +124,19 @@ def test_replicas_without_perturbation_are_bit_identical(small_chaos_config):
 
 
 def test_replica_trial_equals_the_same_trial_run_alone(small_chaos_config):
-    """Independent check of the replica layout: trial k inside the replica
-    network spikes exactly as a separate one-network run of trial k."""
+    """Independent check of the replica layout: each run of trial k inside the
+    replica network spikes exactly as a separate one-network run of it."""
     from protocols import chaos
 
     config = small_chaos_config()
     drawn = chaos.draw(config)
-    perturbations = [replicas.Perturbation(k + 1, int(nrn), config.protocol.baseline)
-                     for k, nrn in enumerate(drawn.perturbed)]
-    together = chaos.simulate(config, drawn, perturbations, len(perturbations) + 1)
-    alone_control = chaos.simulate_single(config)
-    assert all(np.array_equal(a, b) for a, b in zip(together.of(0), alone_control))
+    together = chaos.simulate(config, drawn, chaos.perturbations_of(config, drawn))
     for k in (0, 2):
-        alone = chaos.simulate_single(config, perturbed_neuron=int(drawn.perturbed[k]))
-        i, t = together.of(k + 1)
-        assert np.array_equal(i, alone[0]) and np.array_equal(t, alone[1])
+        for perturbed, replica in ((False, drawn.layout.control[k]),
+                                   (True, drawn.layout.perturbed[k])):
+            alone = chaos.simulate_single(config, trial=k, perturbed=perturbed, drawn=drawn)
+            i, t = together.of(int(replica))
+            assert np.array_equal(i, alone[0]) and np.array_equal(t, alone[1])
 
 
 def test_perturbation_changes_nothing_before_it_and_something_after(small_chaos_config):
@@ -147,9 +146,10 @@ def test_perturbation_changes_nothing_before_it_and_something_after(small_chaos_
     drawn = chaos.draw(config)
     t_pert = float(config.protocol.baseline / second)
     spikes = chaos.simulate(config, drawn, [replicas.Perturbation(1, int(drawn.perturbed[0]),
-                                                                  config.protocol.baseline)], 2)
+                                                                  config.protocol.baseline)],
+                            realisations=drawn.realisations[:1], replica_realisation=[0, 0])
     (ci, ct), (ti, tt) = spikes.of(0), spikes.of(1)
-    before_c, before_t = ct <= t_pert, tt <= t_pert
+    before_c, before_t = ct < t_pert, tt < t_pert
     assert np.array_equal(ci[before_c], ti[before_t]) and np.array_equal(ct[before_c], tt[before_t])
     assert not (np.array_equal(ci, ti) and np.array_equal(ct, tt))
 
@@ -172,13 +172,16 @@ def test_cpp_standalone_reproduces_the_runtime_for_deterministic_input(tmp_path)
         rngs={k: rng.stream(3, purpose=k) for k in ("structure", "thresholds", "input")})
     inputs = replicas.InputParams(background_rate=0 * Hz, n_channels=0)
     v0 = -0.065 + 0.01 * rng.stream(3, purpose="initial_state").random(60)
+    none = (np.zeros(0, np.int32), np.zeros(0, np.int32))
+    realisation = replicas.Realisation(v0, none, none)
     results = {}
     for name in ("runtime", "cpp"):
         b2.start_scope()
         with devices.backend(name, build_root=tmp_path) as device:
-            net, objects = replicas.build(struct, params, inputs, n_replicas=2, v0=v0,
-                                          channel_rates_hz=np.zeros((1, 0)), perturbations=[],
-                                          duration=300 * ms, dt=0.1 * ms)
+            net, objects = replicas.build(struct, params, inputs, realisations=[realisation],
+                                          replica_realisation=[0, 0], weight_unit=10 * mV,
+                                          threshold_unit=10 * mV, perturbations=[],
+                                          dt=0.1 * ms)
             device.run(net, 300 * ms)
             results[name] = replicas.spikes_of(objects, 60)
     rt, cpp = results["runtime"], results["cpp"]

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 from conftest import QUICK_CONFIGS as CONFIGS  # noqa: E402  (one small config per protocol)
 TINY_GRID = ["--set", "network.n_neurons=30", "--set", "protocol.n_perturbations=2",
              "--set", "protocol.observation=40 ms", "--set", "protocol.fano_window=20 ms",
-             "--set", "grid.v_th_std=[0.2]", "--set", "grid.g_std=[0.1, 0.3]", "--jobs", "1"]
+             "--set", "grid.v_th_std=[0.2 mV]", "--set", "grid.g_std=[0.1, 0.3]", "--jobs", "1"]
 
 
 def snapshot(folder: Path) -> dict:
@@ -214,7 +214,7 @@ def test_sigterm_stops_a_grid_and_its_workers_and_resume_finishes(workdir):
     env = {**os.environ, "TMPDIR": str(tmp)}
     grid = ["--set", "network.n_neurons=20", "--set", "protocol.n_perturbations=2",
             "--set", "protocol.observation=20 ms", "--set", "protocol.fano_window=10 ms",
-            "--set", "grid.v_th_std=[0.1, 0.2, 0.3]", "--set", "grid.g_std=[0.1, 0.2]"]
+            "--set", "grid.v_th_std=[0.1 mV, 0.2 mV, 0.3 mV]", "--set", "grid.g_std=[0.1, 0.2]"]
     command = [sys.executable, "-m", "protocols.heterogeneity_grid",
                "configs/heterogeneity_grid_quick.yaml", "--out", "X", "--jobs", "2", *grid]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
 
 TINY_NETWORK = ["network.n_neurons=80", "protocol.n_perturbations=3", "protocol.observation=120 ms"]
-TINY_GRID = TINY_NETWORK + ["grid.v_th_std=[0.1, 0.4]", "grid.g_std=[0.1, 0.3, 0.5]"]
+TINY_GRID = TINY_NETWORK + ["grid.v_th_std=[0.1 mV, 0.4 mV]", "grid.g_std=[0.1, 0.3, 0.5]"]
 PER_POINT_DATA = ("lz", "lz_entropy", "hamming_slope", "perturbed_neurons", "hamming_distance",
                   "control_rates_hz")
 
@@ -67,7 +67,7 @@ def test_chaos_run_writes_results_figures_report_and_config(tmp_path, capsys):
     assert len(set(d["perturbed_neurons"].tolist())) == 3
     assert a["lz_mean"] == pytest.approx(d["lz"].mean())
     assert 0 < a["rate_mean"] < 200
-    assert result.seed == 1234 and "network:" in result.config
+    assert result.seed == 1 and "network:" in result.config
     assert {"brian2", "numpy", "snnsuite"} <= set(result.versions)
     for png in ("raster.png", "hamming.png", "lz_distribution.png"):
         assert (tmp_path / "figures" / png).read_bytes()[:4] == b"\x89PNG"
@@ -82,7 +82,7 @@ def test_same_config_and_seed_give_the_same_numbers(serial_grid, tmp_path):
     same_points(load(serial_grid / "results.h5"), load(tmp_path / "results.h5"))
 
 
-def test_grid_file_axes_grid_and_report(serial_grid):
+def test_grid_file_axes_grid_and_report(serial_grid, tmp_path):
     """The grid file: real axis values, [n_v_th_std, n_g_std] summaries, heatmaps, summary."""
     result = load(serial_grid / "results.h5")
     np.testing.assert_allclose(result.axes[0], [0.1, 0.4])
@@ -94,8 +94,22 @@ def test_grid_file_axes_grid_and_report(serial_grid):
     assert result.grid("g_std")[1, 2] == pytest.approx(0.5)
     summary = (serial_grid / "summary.txt").read_text()
     assert "6 of 6 points" in summary and "g_std vs lz_mean" in summary
-    for png in ("lz_heatmap.png", "hamming_heatmap.png", "rate_heatmap.png"):
+    for png in ("lz_heatmap.png", "hamming_heatmap.png", "rate_heatmap.png",
+                "chaos_landscape.png", "chaos_landscape_study.png"):
         assert (serial_grid / "figures" / png).stat().st_size > 1000
+    assert "v_th_std values (mV): 0.1, 0.4" in export_summary(serial_grid, tmp_path / "export")
+
+
+def export_summary(folder, out) -> str:
+    """`snnsuite export` on a real grid: the study's pickle and its summary."""
+    import pickle
+
+    assert run_cli("export", folder / "results.h5", "--format", "pickle", "--out", out) == 0
+    with open(out / "chaos_results_session_1.pkl", "rb") as f:
+        records = pickle.load(f)
+    assert [(r["v_th_std"], r["g_std"]) for r in records][:2] == [(0.1, 0.1), (0.1, 0.3)]
+    assert all(len(r["lz_complexities"]) == 3 for r in records)
+    return (out / "experiment_summary_session_1.txt").read_text()
 
 
 def test_finished_grid_resumes_to_nothing_to_do(serial_grid, tmp_path):

@@ -32,7 +32,7 @@ def test_a_network_too_big_for_the_machine_is_refused_before_building(tmp_path, 
     started = time.process_time()
     err = one_line(capsys, cli.main(["run", str(ROOT / "configs/chaos.yaml"), "--out", "x",
                                      "--set", "network.n_neurons=300000"]), "of memory")
-    assert "GiB" in err and "21 x 300000 neurons" in err
+    assert "GiB" in err and "40 x 300000 neurons" in err   # 20 trials: 2 x 20 replicas
     assert time.process_time() - started < 5
     assert not (tmp_path / "x").exists()
 
@@ -51,19 +51,19 @@ def test_a_grid_of_millions_of_points_is_refused_before_any_task(tmp_path, capsy
                         lambda *a: pytest.fail("tasks were made for a refused grid"))
     started = time.process_time()
     one_line(capsys, cli.main(["run", str(ROOT / "configs/heterogeneity_grid.yaml"), "--out", "x",
-                               "--set", "grid.v_th_std={start: 0, stop: 2, num: 2000}",
+                               "--set", "grid.v_th_std={start: 0 mV, stop: 20 mV, num: 2000}",
                                "--set", "grid.g_std={start: 0, stop: 5, num: 2000}"]),
              "4000000 points")
     assert time.process_time() - started < 5
 
 
 @pytest.mark.parametrize("override, key", [
-    ("grid.v_th_std=[0.1, 0.2, 0.1]", "grid.v_th_std"),
+    ('grid.v_th_std=["0.1 mV", "0.2 mV", "0.1 mV"]', "grid.v_th_std"),
     ("grid.g_std=[0.3, 0.3]", "grid.g_std"),
-    ("grid.v_th_std=[0, 0.1]", "grid.v_th_std"),     # v_reset is -56 mV below
+    ('grid.v_th_std=["0 mV", "1 mV"]', "grid.v_th_std"),     # v_reset is -56 mV below
 ])
 def test_grid_axes_are_checked_for_every_point(override, key):
-    overrides = [override, "network.v_reset=-56 mV"] if "[0, 0.1]" in override else [override]
+    overrides = [override, "network.v_reset=-56 mV"] if '"0 mV"' in override else [override]
     config = load_config(ROOT / "configs/heterogeneity_grid_quick.yaml", heterogeneity_grid.SCHEMA,
                          overrides)
     with pytest.raises(ConfigError) as info:
@@ -72,13 +72,13 @@ def test_grid_axes_are_checked_for_every_point(override, key):
 
 
 @pytest.mark.parametrize("overrides, key", [
-    (["network.v_reset=-56 mV", "network.v_th_std=0"], "network.v_th_std"),
+    (["network.v_reset=-56 mV", "network.v_th_std=0 mV"], "network.v_th_std"),
     (["network.v_reset=-54.5 mV"], "network.v_reset"),
     (["protocol.fano_window=600 ms"], "protocol.fano_window"),
     (["protocol.bin=600 ms"], "protocol.bin"),
     (["protocol.baseline=0.01 ms"], "protocol.baseline"),
     (["protocol.observation=1e6 s"], "protocol.observation"),
-    (["input.channel_interval=1e-9 ms"], "input.channel_interval"),
+    (["input.channels_on=true", "input.channel_interval=1e-9 ms"], "input.channel_interval"),
     (["protocol.n_perturbations=301"], "protocol.n_perturbations"),
 ])
 def test_chaos_configs_that_cannot_run_are_refused_naming_the_key(overrides, key):
@@ -94,7 +94,7 @@ def test_the_issues_infinite_loop_is_refused_in_a_second(tmp_path, capsys, monke
     started = time.process_time()
     err = one_line(capsys, cli.main(["run", str(ROOT / "configs/chaos_quick.yaml"), "--out", "x",
                                      "--set", "network.v_reset=-56 mV",
-                                     "--set", "network.v_th_std=0"]), "network.v_th_std")
+                                     "--set", "network.v_th_std=0 mV"]), "network.v_th_std")
     assert "network.v_reset" in err
     assert time.process_time() - started < 5
 

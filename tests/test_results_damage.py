@@ -634,7 +634,7 @@ def test_report_and_resume_repair_a_damaged_grid_file_that_still_opens(tmp_path,
     grid = ["configs/heterogeneity_grid_quick.yaml", "--out", "X", "--jobs", "1",
             "--set", "network.n_neurons=30", "--set", "protocol.n_perturbations=2",
             "--set", "protocol.observation=40 ms", "--set", "protocol.fano_window=20 ms",
-            "--set", "grid.v_th_std=[0.2]", "--set", "grid.g_std=[0.1, 0.3]"]
+            "--set", "grid.v_th_std=[0.2 mV]", "--set", "grid.g_std=[0.1, 0.3]"]
     assert cli.main(["run", *grid]) == 0
     path = tmp_path / "X" / "results.h5"
     expected = {n: p.attrs for n, p in load(path).points.items()}
