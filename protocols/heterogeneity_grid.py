@@ -248,7 +248,7 @@ def report(results_path: Path, out_dir: Path | None = None) -> Path:
             f"rate={best['rate_mean']:.3g} Hz", "",
             "Pearson correlations (parameter vs measure over grid points):"]
     for row in summary["correlations"]:
-        text.append(f"  {row['parameter']:>9} vs {row['measure']:<16} r={row['r']:+.3f}  "
+        text.append(f"  {row['parameter']:>9} vs {row['measure']:<18} r={row['r']:+.3f}  "
                     f"p={row['p']:.3g}  n={row['n']}")
     (out_dir / "summary.txt").write_text("\n".join(text) + "\n")
 
