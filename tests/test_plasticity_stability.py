@@ -5,6 +5,13 @@ Small versions of ``configs/plasticity_homeostasis.yaml`` and
 report) and their measures are checked against what the experiments claim:
 pushed rates return to the target; the fully plastic network stays in its
 stability band while the same network without its stabilising rules does not.
+
+The three end-to-end runs of 12 s and 15 s of network time are marked slow
+(``make test-slow``): with a cold Brian2 cache they cost over 6 CPU-minutes
+(compiling the combined network is most of it), which kept the fast suite
+over its 10 minutes on 2 cores.  The rules they combine stay checked against
+theory in the fast suite (tests/test_plasticity.py: homeostatic convergence,
+BCM's fixed point, the Hebbian-decay balance).
 """
 from pathlib import Path
 
@@ -46,6 +53,7 @@ def _outputs_written(tmp_path, figures, text):
         assert f"figures/{name}" in report
 
 
+@pytest.mark.slow
 def test_homeostasis_returns_pushed_rates_to_target(tmp_path):
     """Copies started >30% below and above target end within 10% of it; weights moved back."""
     result = _run("plasticity_homeostasis.yaml", tmp_path, HOMEOSTASIS_SMALL)
@@ -67,6 +75,7 @@ def test_homeostasis_returns_pushed_rates_to_target(tmp_path):
                      "| condition | initial scale |")
 
 
+@pytest.mark.slow
 def test_combined_rules_keep_the_network_stable(tmp_path):
     """All rules on: every rate bin in the band, no silent or runaway neuron, weights bounded."""
     result = _run("plasticity_combined.yaml", tmp_path, COMBINED_SMALL)
@@ -86,6 +95,7 @@ def test_combined_rules_keep_the_network_stable(tmp_path):
     _outputs_written(tmp_path, ["combined_rate.png", "combined_weights.png"], "**stable**")
 
 
+@pytest.mark.slow
 def test_without_stabilising_rules_the_same_network_is_flagged_unstable(tmp_path):
     """Control: Hebbian + STP alone let single neurons fall silent or run away."""
     result = _run("plasticity_combined.yaml", tmp_path, COMBINED_SMALL + UNSTABILISED)
@@ -94,3 +104,19 @@ def test_without_stabilising_rules_the_same_network_is_flagged_unstable(tmp_path
     assert a["fraction_below_band_final"] + a["fraction_above_band_final"] > 0.05
     assert a["w_std_final"] > 2 * a["w_std_initial"]
     assert "NOT stable" in (tmp_path / "report.md").read_text()
+
+
+def test_the_combined_experiment_runs_end_to_end_on_a_tiny_network(tmp_path, numpy_target):
+    """The fast suite's end-to-end check of the combined experiment (the long runs above
+    are slow): a tiny network on Brian2's numpy target writes its result, figures and
+    report, and every plastic weight stays within its bounds."""
+    result = _run("plasticity_combined.yaml", tmp_path,
+                  ["combined.n_exc=100", "combined.n_inh=25", "combined.k_ee=20",
+                   "combined.k_ei=40", "combined.k_ie=20", "combined.duration=1 s",
+                   "combined.bin=100 ms", "combined.weight_sample=0.5 s",
+                   "combined.final_window=0.5 s"])
+    a, d = result.point.attrs, result.point.data
+    assert result.protocol == "plasticity" and a["n_plastic_synapses"] > 0
+    assert 0.0 <= a["w_min_observed"] and a["w_max_observed"] <= a["w_max_bound"]
+    assert d["rate_hz"].size > 0 and (d["rate_hz"] >= 0).all()
+    _outputs_written(tmp_path, ["combined_rate.png", "combined_weights.png"], "stable")
