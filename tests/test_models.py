@@ -109,7 +109,7 @@ def test_regular_firing_rate_matches_the_lif_interval_formula():
 
 
 # ----------------------------------------------------------------------------- replicas
-def test_replicas_without_perturbation_are_bit_identical(small_chaos_config):
+def test_replicas_without_perturbation_are_bit_identical(small_chaos_config, numpy_target):
     from protocols import chaos
 
     config = small_chaos_config()
@@ -123,7 +123,7 @@ def test_replicas_without_perturbation_are_bit_identical(small_chaos_config):
         assert np.array_equal(i, ctrl_i) and np.array_equal(t, ctrl_t)
 
 
-def test_replica_trial_equals_the_same_trial_run_alone(small_chaos_config):
+def test_replica_trial_equals_the_same_trial_run_alone(small_chaos_config, numpy_target):
     """Independent check of the replica layout: each run of trial k inside the
     replica network spikes exactly as a separate one-network run of it."""
     from protocols import chaos
@@ -139,7 +139,8 @@ def test_replica_trial_equals_the_same_trial_run_alone(small_chaos_config):
             assert np.array_equal(i, alone[0]) and np.array_equal(t, alone[1])
 
 
-def test_perturbation_changes_nothing_before_it_and_something_after(small_chaos_config):
+def test_perturbation_changes_nothing_before_it_and_something_after(small_chaos_config,
+                                                                   numpy_target):
     from protocols import chaos
 
     config = small_chaos_config()
