@@ -7,20 +7,19 @@ Latham 2010, Nature 466:123, doi:10.1038/nature09086).  The synaptic input is
 written in voltage units (it is ``R * I``): a presynaptic spike of weight ``w``
 makes ``I_syn`` jump by ``w`` volts.
 
-Normalised units
-----------------
-Heterogeneity and weights are given in units of the gap between rest and the
-mean threshold, ``v_unit = v_th_mean - v_rest`` (10 mV with the defaults):
-
-- a threshold spread ``v_th_std = 0.1`` is a standard deviation of 1 mV;
-- a weight of ``1.0`` makes ``I_syn`` jump by 10 mV, which, with
-  ``tau_m = 20 ms`` and ``tau_syn = 5 ms``, gives a postsynaptic potential with
-  a peak of 1.57 mV (peak = ``w * tau_syn/(tau_m - tau_syn) *
-  (exp(-t*/tau_m) - exp(-t*/tau_syn))`` at ``t* = ln(tau_m/tau_syn) *
-  tau_m*tau_syn/(tau_m - tau_syn)``, a factor 0.157).
-
-All defaults are illustrative (chosen so that the grid 0.05..0.5 spans ordered
-to chaotic dynamics), not taken from one paper.
+Units of the callers
+--------------------
+The chaos protocol gives weights in the study's unit, mV/ms of synaptic
+current ``I`` in ``dv/dt = (v_rest - v)/tau_m + I``: that is these equations
+with ``I_syn = tau_m * I``, so a weight ``w`` is a jump of ``I_syn`` by
+``w * tau_m`` (20 mV for w = 1, a PSP peak of 3.15 mV), and threshold spreads
+in mV (see docs/chaos.md).  The plasticity experiments give weights in units
+of ``v_unit = v_th_mean - v_rest`` (10 mV with the defaults here): a weight
+of 1.0 makes ``I_syn`` jump by 10 mV, a PSP peak of 1.57 mV.  The PSP peak
+is ``w * tau_syn/(tau_m - tau_syn) * (exp(-t*/tau_m) - exp(-t*/tau_syn))``
+at ``t* = ln(tau_m/tau_syn) * tau_m*tau_syn/(tau_m - tau_syn)``, a factor
+0.1575 for ``tau_m = 20 ms`` and ``tau_syn = 5 ms``
+(:func:`psp_peak_factor`).
 """
 from __future__ import annotations
 
