@@ -46,6 +46,11 @@ module path, imported only when needed) that provides:
 ``validate(config)``, ``preflight(config, *, out_dir, resume)``, ``estimate_memory(config, jobs) -> (bytes, text)``
     Optional checks run before anything is written; they raise
     ``ConfigError``/``UsageError``.
+``translate_toml(data) -> dict``
+    Optional: applied to a TOML config's parsed data before the check
+    (``load_config(..., translate=)``), e.g. to read a study's own
+    parameter file.  Run as ``python -m protocols.<name>``, a TOML file
+    without ``experiment`` runs as that experiment.
 
 ``run(config, out_dir, *, backend, jobs, resume) -> Path``
     ``config`` is a validated :class:`~protocols.config.Config`; ``out_dir``
@@ -90,6 +95,8 @@ PROTOCOLS = {
     "heterogeneity_grid": "protocols.heterogeneity_grid",
     "plasticity": "protocols.plasticity",
     "ei_rnn": "protocols.ei_rnn",
+    "homeostatic_training": "protocols.homeostatic_training",
+    "fitting_activity": "protocols.fitting_activity",
 }
 BACKENDS = ("runtime", "cpp", "cuda")
 EXIT_USAGE = 2         # bad input: config, arguments, files
@@ -187,7 +194,8 @@ def _positive_int(text: str) -> int:
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", metavar="CONFIG", type=Path, help="YAML config file")
+    parser.add_argument("config", metavar="CONFIG", type=Path,
+                        help="YAML or TOML (.toml) config file")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="output folder: new, empty, or this experiment's own "
                              "(default: results/<config name>)")
@@ -213,9 +221,10 @@ def _cmd_list(args) -> int:
     by_experiment: dict[str, list[Path]] = {}
     unreadable = []
     if directory.is_dir():
-        for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
-            try:
-                by_experiment.setdefault(read_experiment(path), []).append(path)
+        for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml"),
+                            *directory.glob("*.toml")]):
+            try:  # "": a TOML file without 'experiment', run as python -m protocols.<name>
+                by_experiment.setdefault(read_experiment(path, default=""), []).append(path)
             except ConfigError:
                 unreadable.append(path)
     width = max(len(name) for name in PROTOCOLS) + 2
@@ -226,6 +235,8 @@ def _cmd_list(args) -> int:
             print(f"  {'':<{width}}  {_shown(path)}")
         if not directory.is_dir():
             print(f"  {'':<{width}}  (no configs folder)")
+    for path in by_experiment.pop("", []):
+        print(f"  (no experiment key; run it with python -m protocols.<name>) {_shown(path)}")
     for name, paths in sorted(by_experiment.items()):
         for path in paths:
             print(f"  (unknown experiment {name!r}) {_shown(path)}")
@@ -239,13 +250,14 @@ def _run_protocol(args, *, expected: str | None = None) -> int:
     from protocols import outdir, resources
 
     # 1. the protocol named by the config, and the whole config checked against it
-    experiment = read_experiment(args.config)
+    experiment = read_experiment(args.config, default=expected)  # a TOML file may omit it
     if expected is not None and experiment != expected:
         raise ConfigError(str(args.config), "experiment",
                           f"got {experiment!r}; this command runs experiment {expected!r} "
                           f"(use: snnsuite run {args.config})")
     module = _import_protocol(experiment, str(args.config))
-    config = load_config(args.config, module.SCHEMA, args.overrides)
+    config = load_config(args.config, module.SCHEMA, args.overrides, experiment=experiment,
+                         translate=getattr(module, "translate_toml", None))
     _drop_brian_debug_files()
     if hasattr(module, "validate"):  # checks across keys, still before any simulation
         module.validate(config)

@@ -73,6 +73,34 @@ Traceback (most recent call last):
 ...
 protocols.config.ConfigError: <text>: net.flag: duplicate key on lines 3 and 4; each key ...
 
+Dotted keys
+-----------
+A schema key may hold dots, e.g. ``loss_weight.firing_rate`` in a section
+``hyperparameters``.  A file writes it either as it is
+(``loss_weight.firing_rate: 1.0``) or as a nested mapping
+(``loss_weight: {firing_rate: 1.0, cv: 0.5}``), which is flattened because the
+section has keys starting with ``loss_weight.``; ``--set
+hyperparameters.loss_weight.firing_rate=2`` changes it, and code reads it as
+``cfg.hyperparameters["loss_weight.firing_rate"]``.
+
+>>> schema = {"hyperparameters": {"loss_weight.firing_rate": Field("float", 1.0),
+...                               "loss_weight.cv": Field("float", 1.0)}}
+>>> cfg = load_config_text("experiment: demo\\nhyperparameters:\\n  loss_weight: {cv: 0.5}",
+...                        schema, ["hyperparameters.loss_weight.firing_rate=2"])
+>>> dict(cfg.hyperparameters)
+{'loss_weight.firing_rate': 2.0, 'loss_weight.cv': 0.5}
+
+Reading TOML
+------------
+A file whose name ends in ``.toml`` is read with Python's :mod:`tomllib`
+under the same limits (size, regular file, UTF-8, nesting, values), then
+checked exactly as YAML is.  TOML has no null; its dates and times are
+refused.  :func:`load_config` takes ``translate=``, a function applied to the
+parsed TOML before the check, so that a protocol can read a study's own
+parameter-file layout (e.g. ``[recurrent.physiology.excitatory]``) into its
+schema.  A TOML file may leave out ``experiment`` when the protocol is known
+otherwise (``load_config(..., experiment=...)``, ``python -m protocols.<name>``).
+
 Values are stored as ``int``, ``float``, ``bool``, ``str``, Brian2
 ``Quantity`` or tuples of floats.  :meth:`Config.to_yaml` writes the resolved
 config back so that loading it gives exactly the same values (quantities are
@@ -1193,8 +1221,11 @@ def _file_kind(mode: int) -> str:
     return "a special file"
 
 
-def _read_text(path: Path) -> str:
-    """The UTF-8 text of a regular file of at most :data:`MAX_CONFIG_BYTES`; never blocks."""
+def _read_text(path: Path, kind: str = "YAML") -> str:
+    """The UTF-8 text of a regular file of at most :data:`MAX_CONFIG_BYTES`; never blocks.
+
+    ``kind`` (``"YAML"``, ``"TOML"``) names the expected file in messages.
+    """
     source = str(path)
     try:
         info = os.stat(path)
@@ -1205,10 +1236,10 @@ def _read_text(path: Path) -> str:
                           f"{getattr(exc, 'strerror', None) or exc}") from None
     mode, size = info.st_mode, info.st_size
     if stat.S_ISDIR(mode):
-        raise ConfigError(source, None, "is a directory; expected a YAML config file")
+        raise ConfigError(source, None, f"is a directory; expected a {kind} config file")
     if not stat.S_ISREG(mode):  # a FIFO would block, /dev/zero never ends
         raise ConfigError(source, None, f"is {_file_kind(mode)}, not a regular file; "
-                          "expected a YAML config file")
+                          f"expected a {kind} config file")
     if size > MAX_CONFIG_BYTES:
         raise ConfigError(source, None, f"the file has {size} bytes; a config may have at most "
                           f"{MAX_CONFIG_BYTES} (1 MB)")
@@ -1221,7 +1252,7 @@ def _read_text(path: Path) -> str:
         raise ConfigError(source, None, f"cannot read the file: {exc.strerror or exc}") from None
     if data is None:
         raise ConfigError(source, None, f"is {_file_kind(mode)}, not a regular file; "
-                          "expected a YAML config file")
+                          f"expected a {kind} config file")
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(source, None, f"the file has more than {MAX_CONFIG_BYTES} bytes; a "
                           f"config may have at most {MAX_CONFIG_BYTES} (1 MB)")
@@ -1242,11 +1273,15 @@ def _unknown(kind: str, given: str, allowed: Iterable[str], where: str) -> str:
 
 
 def _lookup(schema: dict, dotted: str, source: str):
-    """``'network.tau_m'`` -> (section, key, Field); ConfigError naming ``source`` if unknown."""
+    """``'network.tau_m'`` -> (section, key, Field); ConfigError naming ``source`` if unknown.
+
+    After the section's dot the rest is the key, dots included, in a section
+    whose schema has dotted keys (``'hyperparameters.loss_weight.cv'``).
+    """
     section, dot, key = str(dotted).partition(".")
     if section == "experiment":
         raise ConfigError(source, dotted, "the experiment cannot be changed here")
-    if "." in key:
+    if "." in key and not any("." in name for name in schema.get(section, ())):
         form, example = (("section.key=value", "network.n_neurons=2000") if source == "--set"
                          else ("section.key", "network.n_neurons"))
         raise ConfigError(source, dotted, f"too many dots; expected {form} with one dot, "
@@ -1265,6 +1300,99 @@ def _lookup(schema: dict, dotted: str, source: str):
 
 def _read_yaml(path: Path) -> dict:
     return _parse_yaml_text(_read_text(path), str(path))
+
+
+def _is_toml(path: Path) -> bool:
+    return path.suffix.lower() == ".toml"
+
+
+_TOML_WHERE = re.compile(r"(.*) \(at line (\d+), column (\d+)\)", re.DOTALL)
+_NO_EXPERIMENT = ("no 'experiment' key; add experiment = \"<name>\" at the top of the file, or "
+                  "run it with python -m protocols.<name> FILE")
+
+
+def _read_toml(path: Path) -> dict:
+    return _parse_toml_text(_read_text(path, "TOML"), str(path))
+
+
+def _parse_toml_text(text: str, source: str) -> dict:
+    """TOML text -> plain Python data, under the limits YAML has (see the module doc)."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = _TOML_WHERE.fullmatch(str(exc))
+        problem = (f"line {match[2]}, column {match[3]}: invalid TOML: {match[1]}" if match
+                   else f"invalid TOML: {exc}")
+        raise ConfigError(source, None, problem) from None
+    except ValueError:  # int() of thousands of digits
+        raise ConfigError(source, None, "invalid TOML: an integer has too many digits; integers "
+                          "must lie between -2**63 and 2**63 - 1") from None
+    except RecursionError:
+        raise ConfigError(source, None, "the TOML is too deeply nested to read; a config nests "
+                          "lists and tables a few levels deep") from None
+    _check_plain(data, source)
+    return data
+
+
+def _check_plain(data: dict, source: str) -> None:
+    """Refuse what YAML's reader refuses, in parsed TOML: depth, size, big ints, dates."""
+    import datetime
+
+    total, stack = 0, [(data, (), 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        total += 1
+        if total > MAX_NODES:
+            raise ConfigError(source, None, f"the TOML holds more than {MAX_NODES} values; a "
+                              "config holds a few hundred")
+        where = _dotted(path) or None
+        if isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise ConfigError(source, where, _DEPTH_PROBLEM.replace("mappings", "tables")
+                                  .replace(", aliases expanded", ""))
+            if isinstance(value, dict):
+                total += len(value)  # the keys
+                stack.extend((v, path + (k,), depth + 1) for k, v in value.items())
+            else:
+                stack.extend((v, path + (i,), depth + 1) for i, v in enumerate(value))
+        elif isinstance(value, (datetime.date, datetime.time)):
+            raise ConfigError(source, where, f"got {value.isoformat()} (a TOML date or time); "
+                              "not a value this config accepts (quote it for text)")
+        elif isinstance(value, int) and not isinstance(value, bool) \
+                and not -2 ** 63 <= value < 2 ** 63:
+            raise ConfigError(source, where, f"the integer {_show(value)} is too large; integers "
+                              "must lie between -2**63 and 2**63 - 1 (write 1e20 for a large "
+                              "float)")
+
+
+def _translated(data: dict, translate, source: str) -> dict:
+    """``translate(data)``; its ``ConfigError``/``ValueError`` named by the file."""
+    try:
+        result = translate(data)
+    except ConfigError as exc:
+        raise ConfigError(source, exc.key, exc.problem) from None
+    except ValueError as exc:
+        raise ConfigError(source, None, str(exc) or type(exc).__name__) from None
+    if not isinstance(result, dict):
+        raise ConfigError(source, None, f"the translation of the file gave {_type_name(result)};"
+                          " expected a mapping with 'experiment' and sections")
+    return result
+
+
+def _read_file(path: Path, experiment: str | None, translate=None) -> dict:
+    """A config file's data: YAML, or TOML (translated; ``experiment`` filled in if missing)."""
+    if not _is_toml(path):
+        return _read_yaml(path)
+    data = _read_toml(path)
+    if translate is not None:
+        data = _translated(data, translate, str(path))
+    if "experiment" not in data:
+        if experiment is None:
+            raise ConfigError(str(path), None, _NO_EXPERIMENT)
+        data = {"experiment": experiment, **data}
+    return data
 
 
 def _parse_yaml_text(text: str, source: str) -> dict:
@@ -1289,12 +1417,21 @@ def _check_experiment(data: dict, source: str) -> str:
     return experiment
 
 
-def read_experiment(path) -> str:
-    """The ``experiment`` key of a config file, without validating the rest.
+def read_experiment(path, default: str | None = None) -> str:
+    """The ``experiment`` key of a config file (YAML or TOML), without validating the rest.
 
-    Used to pick the protocol (and its schema) before the full check.
+    Used to pick the protocol (and its schema) before the full check.  A TOML
+    file without ``experiment`` gives ``default`` when it is given, else a
+    :class:`ConfigError`; a YAML file must always name it.
     """
     path = Path(path)
+    if _is_toml(path):
+        data = _read_toml(path)
+        if "experiment" not in data and default is not None:
+            return default
+        if "experiment" not in data:
+            raise ConfigError(str(path), None, _NO_EXPERIMENT)
+        return _check_experiment(data, str(path))
     return _check_experiment(_read_yaml(path), str(path))
 
 
@@ -1334,10 +1471,7 @@ def _resolve(data: dict, schema: dict, source: str, overrides: Iterable[str],
         if not isinstance(entries, dict):
             raise ConfigError(source, section, f"got {_show(entries)} ({_type_name(entries)}); "
                               f"expected a mapping of keys: {', '.join(schema[section])}")
-        for key, value in entries.items():
-            if key not in schema[section]:
-                raise ConfigError(source, f"{section}.{_name(key)}", _unknown(
-                    "key", str(key), schema[section], f" in {section!r}"))
+        for key, value in _section_entries(section, entries, schema[section], source).items():
             raw[section, key] = value
             origin[section, key] = source
     # 2. command-line overrides, checked against the schema
@@ -1367,14 +1501,41 @@ def _resolve(data: dict, schema: dict, source: str, overrides: Iterable[str],
     return Config(name, sections, schema, source)
 
 
+def _section_entries(section: str, entries: dict, fields: dict, source: str) -> dict:
+    """A section's ``{key: value}`` as the schema names the keys: a nested mapping under a
+    prefix of dotted keys (``loss_weight: {cv: 0.5}``) becomes ``{'loss_weight.cv': 0.5}``."""
+    flat = {}
+
+    def add(key: str, value):
+        dotted = f"{section}.{_name(key)}"
+        members = sorted(name[len(key) + 1:] for name in fields if name.startswith(f"{key}."))
+        if key in fields:
+            if key in flat:  # YAML and TOML refuse a key twice in one mapping themselves
+                raise ConfigError(source, dotted, "given twice, written out and inside a "
+                                  "nested mapping; keep one")
+            flat[key] = value
+        elif members and isinstance(value, Mapping):
+            for sub, sub_value in value.items():
+                add(f"{key}.{sub}", sub_value)
+        elif members:
+            raise ConfigError(source, dotted, f"got {_show(value)} ({_type_name(value)}); "
+                              f"expected a mapping of keys: {', '.join(members)}")
+        else:
+            raise ConfigError(source, dotted, _unknown("key", key, fields, f" in {section!r}"))
+
+    for key, value in entries.items():
+        add(key if isinstance(key, str) else str(key), value)
+    return flat
+
+
 def load_config(path, schema: dict, overrides: Iterable[str] = (), *,
-                experiment: str | None = None) -> Config:
-    """Read, check and resolve a YAML config file.
+                experiment: str | None = None, translate=None) -> Config:
+    """Read, check and resolve a YAML or TOML config file.
 
     Parameters
     ----------
     path : str or Path
-        The YAML file.
+        The YAML file, or a TOML file (name ending in ``.toml``).
     schema : dict
         ``{section: {key: Field}}``; the top-level key ``experiment`` is
         always required besides.
@@ -1383,12 +1544,18 @@ def load_config(path, schema: dict, overrides: Iterable[str] = (), *,
         value is read as YAML, so ``network.tau_m=10 ms``,
         ``network.n_neurons=2000`` and ``grid.g_std=[0.1,0.2]`` all work.
     experiment : str, optional
-        When given, the file's ``experiment`` must equal it.
+        When given, the file's ``experiment`` must equal it; a TOML file
+        without ``experiment`` is read as this experiment.
+    translate : callable, optional
+        For a TOML file only: ``translate(data) -> data`` on the parsed
+        ``dict`` before anything is checked, e.g. a study's own layout mapped
+        onto the schema's sections.  A ``ConfigError`` or ``ValueError`` it
+        raises is reported as a ``ConfigError`` naming the file.
 
     Raises
     ------
     ConfigError
-        Missing file, invalid YAML (with its line), a top level that is not a
+        Missing file, invalid YAML or TOML (with its line), a top level that is not a
         mapping, unknown sections or keys (with the closest allowed key),
         missing required keys, wrong types, units or ranges; also a key given
         twice or not text, YAML beyond :data:`MAX_CONFIG_BYTES`,
@@ -1396,7 +1563,8 @@ def load_config(path, schema: dict, overrides: Iterable[str] = (), *,
         UTF-8 or holds NUL bytes, and paths that are not regular files.
     """
     path = Path(path)
-    return _resolve(_read_yaml(path), schema, str(path), overrides, experiment)
+    return _resolve(_read_file(path, experiment, translate), schema, str(path), overrides,
+                    experiment)
 
 
 def load_config_text(text: str, schema: dict, overrides: Iterable[str] = (), *,

@@ -365,3 +365,238 @@ def test_quantity_bounds_may_carry_units():
     schema = {"p": {"dt": Field("quantity", "0.1 ms", unit="time", high="1 ms")}}
     message = error_of(load_config_text, "experiment: x\np: {dt: 2 ms}", schema)
     assert message.endswith("p.dt: got '2 ms'; allowed value <= 1 ms")
+
+
+# ----------------------------------------------------------------------------- dotted keys
+DOTTED = {
+    "hyperparameters": {
+        "lr": Field("float", 1e-3, low=0, low_open=True),
+        "loss_weight.firing_rate": Field("float", 1.0, low=0, doc="weight of the rate term"),
+        "loss_weight.cv": Field("float", 1.0, low=0),
+        "loss_weight.fano.window": Field("quantity", "50 ms", unit="time"),
+    },
+    "network": {"n_neurons": Field("int", 10, low=1)},
+}
+
+
+@pytest.mark.parametrize("section", [
+    "  loss_weight.firing_rate: 2.0\n  loss_weight.fano.window: 20 ms\n",        # written out
+    "  loss_weight:\n    firing_rate: 2.0\n    fano: {window: 20 ms}\n",         # nested
+    "  loss_weight: {firing_rate: 2.0, fano.window: 20 ms}\n",                    # mixed
+    "  loss_weight.firing_rate: 2.0\n  loss_weight.fano: {window: 20 ms}\n",
+])
+def test_dotted_keys_read_written_out_or_nested(section):
+    cfg = load_config_text("experiment: demo\nhyperparameters:\n" + section, DOTTED)
+    assert cfg.hyperparameters["loss_weight.firing_rate"] == 2.0
+    assert cfg["hyperparameters.loss_weight.firing_rate"] == 2.0
+    assert float(cfg.hyperparameters["loss_weight.fano.window"]) == float(20 * ms)
+    assert cfg.hyperparameters["loss_weight.cv"] == 1.0                # the default
+    assert list(cfg.hyperparameters) == list(DOTTED["hyperparameters"])
+
+
+@pytest.mark.parametrize("section, expected", [
+    ("  loss_weight: {firing_rat: 2}\n",
+     "hyperparameters.loss_weight.firing_rat: unknown key; allowed keys in 'hyperparameters': "
+     "loss_weight.cv, loss_weight.fano.window, loss_weight.firing_rate, lr; did you mean "
+     "'loss_weight.firing_rate'?"),
+    ("  loss_weight: {fano: {windw: 2 ms}}\n",
+     "hyperparameters.loss_weight.fano.windw: unknown key; allowed keys in 'hyperparameters': "
+     "loss_weight.cv, loss_weight.fano.window, loss_weight.firing_rate, lr; did you mean "
+     "'loss_weight.fano.window'?"),
+    ("  lr: {x: 1}\n", "hyperparameters.lr: got {'x': 1} (a mapping); expected a number"),
+    ("  lrs: {x: 1}\n", "hyperparameters.lrs: unknown key; allowed keys in 'hyperparameters': "
+                        "loss_weight.cv, loss_weight.fano.window, loss_weight.firing_rate, lr; "
+                        "did you mean 'lr'?"),
+    ("  loss_weight: 2\n", "hyperparameters.loss_weight: got 2 (an integer); expected a mapping "
+                           "of keys: cv, fano.window, firing_rate"),
+    ("  loss_weight.cv: 2\n  loss_weight: {cv: 3}\n",
+     "hyperparameters.loss_weight.cv: given twice, written out and inside a nested mapping; "
+     "keep one"),
+    ("  loss_weight: {cv: -1}\n", "hyperparameters.loss_weight.cv: got -1; allowed value >= 0"),
+])
+def test_dotted_key_mistakes_name_the_full_key(section, expected):
+    text = "experiment: demo\nhyperparameters:\n" + section
+    assert error_of(load_config_text, text, DOTTED) == f"<text>: {expected}"
+
+
+def test_set_and_replace_take_dotted_keys():
+    cfg = load_config_text("experiment: demo", DOTTED,
+                           ["hyperparameters.loss_weight.firing_rate=3",
+                            "hyperparameters.loss_weight.fano.window=5 ms"])
+    assert cfg.hyperparameters["loss_weight.firing_rate"] == 3.0
+    assert float(cfg.hyperparameters["loss_weight.fano.window"]) == float(5 * ms)
+    assert cfg.replace(**{"hyperparameters.loss_weight.cv": 0.25})["hyperparameters"][
+        "loss_weight.cv"] == 0.25
+    assert error_of(load_config_text, "experiment: demo", DOTTED,
+                    ["hyperparameters.loss_weight.firing_rat=3"]) == (
+        "--set: hyperparameters.loss_weight.firing_rat: unknown key; allowed keys in "
+        "'hyperparameters': loss_weight.cv, loss_weight.fano.window, loss_weight.firing_rate, "
+        "lr; did you mean 'loss_weight.firing_rate'?")
+    # a section without dotted keys keeps the old message
+    assert error_of(load_config_text, "experiment: demo", DOTTED, ["network.n_neurons.x=1"]) == (
+        "--set: network.n_neurons.x: too many dots; expected section.key=value with one dot, "
+        "e.g. network.n_neurons=2000")
+
+
+def test_dotted_keys_round_trip_and_show_in_the_schema_table(write):
+    cfg = load_config_text("experiment: demo\nhyperparameters:\n  loss_weight: {cv: 0.1}\n",
+                           DOTTED, ["hyperparameters.loss_weight.fano.window=0.3 ms"])
+    text = cfg.to_yaml()
+    assert "  loss_weight.cv: 0.1\n" in text and "  loss_weight.fano.window: 0.3 ms\n" in text
+    back = load_config(write(text), DOTTED)
+    assert back == cfg and back.to_yaml() == text
+    table = protocols.config.schema_table(DOTTED)
+    assert "| `hyperparameters.loss_weight.firing_rate` | `1.0` | value >= 0 | weight of the " \
+           "rate term |" in table.splitlines()
+
+
+# ----------------------------------------------------------------------------- TOML
+GOOD_TOML = """\
+experiment = "chaos"
+
+[network]
+n_neurons = 300
+tau_m = "10 ms"
+
+[input]
+rate = "150 Hz"
+
+[grid]
+v_th_std = [0.1, 0.2]
+
+[seed]
+session = 7
+"""
+
+
+def test_toml_config_equals_the_yaml_one(write):
+    from_toml = load_config(write(GOOD_TOML, "run.toml"), SCHEMA)
+    assert from_toml == load_config(write(GOOD), SCHEMA)
+    assert from_toml.source.endswith("run.toml")
+    assert type(from_toml.network.n_neurons) is int and from_toml.grid.v_th_std == (0.1, 0.2)
+    assert read_experiment(write(GOOD_TOML, "again.toml")) == "chaos"
+    axis = load_config(write(GOOD_TOML.replace("[0.1, 0.2]", "{start = 0.1, stop = 0.5, num = 5}"),
+                             "axis.toml"), SCHEMA)
+    assert axis.grid.v_th_std == pytest.approx((0.1, 0.2, 0.3, 0.4, 0.5))
+
+
+def test_toml_dotted_keys_tables_and_quoted_keys(write):
+    text = ('experiment = "demo"\n[hyperparameters]\nloss_weight.firing_rate = 2.0\n'
+            '"loss_weight.cv" = 0.5\n[hyperparameters.loss_weight.fano]\nwindow = "20 ms"\n')
+    cfg = load_config(write(text, "dotted.toml"), DOTTED)
+    assert cfg == load_config_text("experiment: demo\nhyperparameters:\n  loss_weight: "
+                                   "{firing_rate: 2.0, cv: 0.5, fano.window: 20 ms}", DOTTED)
+
+
+def test_toml_syntax_error_gives_the_line(write):
+    path = write('experiment = "chaos"\n[network]\nn_neurons = = 3\n', "bad.toml")
+    assert error_of(load_config, path, SCHEMA) == \
+        f"{path}: line 3, column 13: invalid TOML: Invalid value"
+    assert "line 3" in error_of(read_experiment, path)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('experiment = "chaos"\n[seed]\nsession = 1979-05-27\n',
+     "seed.session: got 1979-05-27 (a TOML date or time); not a value this config accepts "
+     "(quote it for text)"),
+    ('experiment = "chaos"\n[seed]\nsession = 12:30:00\n', "seed.session: got 12:30:00 (a TOML"),
+    ('experiment = "chaos"\n[seed]\nsession = 18446744073709551616\n',
+     "seed.session: the integer 18446744073709551616 is too large"),
+    ('experiment = "chaos"\n[seed]\nsession = ' + "1" * 5000 + "\n",
+     "invalid TOML: an integer has too many digits"),
+    ('experiment = "chaos"\n[grid]\nv_th_std = ' + "[" * 40 + "]" * 40 + "\n",
+     "grid.v_th_std" + "[0]" * 30 + ": nesting deeper than 32 levels"),
+    ('experiment = "chaos"\n[grid]\nv_th_std = ' + "[" * 5000 + "]" * 5000 + "\n",
+     "the TOML is too deeply nested to read"),
+    ('experiment = "chaos"\n[grid]\nv_th_std = [' + "1," * 25000 + "]\n",
+     "the TOML holds more than 20000 values"),
+    ('experiment = "chaos"\n[network]\nn_neurons = inf\n[seed]\nsession = 1\n',
+     "network.n_neurons: got inf (a float); expected an integer"),
+    ('experiment = "chaos"\nnetwork = 5\n', "network: got 5 (an integer); expected a mapping"),
+])
+def test_toml_values_a_config_does_not_take_are_refused(write, text, expected):
+    path = write(text, "hostile.toml")
+    assert error_of(load_config, path, SCHEMA).startswith(f"{path}: {expected}")
+
+
+def test_toml_files_are_checked_like_yaml_files(tmp_path):
+    folder = tmp_path / "folder.toml"
+    folder.mkdir()
+    assert error_of(load_config, folder, SCHEMA) == \
+        f"{folder}: is a directory; expected a TOML config file"
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b'experiment = "chaos"\n\xff\n')
+    assert "line 2: byte 0xff is not valid UTF-8" in error_of(load_config, binary, SCHEMA)
+
+
+def study_layout(data):
+    """A study's parameter file mapped onto SCHEMA (as a protocol's translate_toml would)."""
+    physiology = data["recurrent"]["physiology"]["excitatory"]
+    if data["recurrent"]["n"] < 1:
+        raise ValueError(f"recurrent.n: got {data['recurrent']['n']}; expected at least 1")
+    if "seed" not in data:
+        raise ConfigError(None, "seed", "missing; the study file needs a [seed] table")
+    return {"network": {"n_neurons": data["recurrent"]["n"],
+                        "tau_m": f"{physiology['tau_mem']} ms"},
+            "seed": {"session": data["seed"]["value"]}}
+
+
+STUDY = """\
+[recurrent]
+n = 300
+
+[recurrent.physiology.excitatory]
+tau_mem = 85.0  # ms
+
+[seed]
+value = 7
+"""
+
+
+def test_translate_maps_a_study_layout_onto_the_schema(write):
+    path = write(STUDY, "study.toml")
+    cfg = load_config(path, SCHEMA, ["network.g_std=0.5"], experiment="chaos",
+                      translate=study_layout)
+    assert cfg.experiment == "chaos" and cfg.network.n_neurons == 300
+    assert float(cfg.network.tau_m) == float(85 * ms) and cfg.network.g_std == 0.5
+    assert cfg.seed.session == 7
+    # the translation never touches YAML files
+    assert load_config(write(GOOD), SCHEMA, translate=lambda data: 1 / 0) == \
+        load_config(write(GOOD), SCHEMA)
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("n = 300", "n = 0", "recurrent.n: got 0; expected at least 1"),        # a ValueError
+    ("[seed]\nvalue = 7\n", "", "seed: missing; the study file needs a [seed] table"),
+    ("tau_mem = 85.0", "tau_mem = 85.0e9999",
+     "network.tau_m: got 'inf ms' (not a number followed by a unit)"),   # checked after
+])
+def test_translate_errors_name_the_file(write, old, new, expected):
+    path = write(STUDY.replace(old, new), "study.toml")
+    message = error_of(load_config, path, SCHEMA, experiment="chaos", translate=study_layout)
+    assert message.startswith(f"{path}: {expected}")
+
+
+def test_translate_must_give_a_mapping(write):
+    path = write(STUDY, "study.toml")
+    assert error_of(load_config, path, SCHEMA, experiment="chaos",
+                    translate=lambda data: [data]) == (
+        f"{path}: the translation of the file gave a list; expected a mapping with "
+        "'experiment' and sections")
+
+
+def test_toml_without_experiment(write):
+    path = write(GOOD_TOML.replace('experiment = "chaos"\n', ""), "plain.toml")
+    hint = ("no 'experiment' key; add experiment = \"<name>\" at the top of the file, or run it "
+            "with python -m protocols.<name> FILE")
+    assert error_of(read_experiment, path) == f"{path}: {hint}"
+    assert error_of(load_config, path, SCHEMA) == f"{path}: {hint}"
+    assert read_experiment(path, default="chaos") == "chaos"
+    cfg = load_config(path, SCHEMA, experiment="chaos")
+    assert cfg == load_config(write(GOOD), SCHEMA)
+    # a TOML file that names another experiment, and YAML files, are not excused
+    assert read_experiment(write(GOOD_TOML, "named.toml"), default="grid") == "chaos"
+    assert "experiment: got 'chaos'; this protocol runs experiment 'grid'" in error_of(
+        load_config, write(GOOD_TOML, "named.toml"), SCHEMA, experiment="grid")
+    yaml_path = write(GOOD.replace("experiment: chaos\n", ""), "plain.yaml")
+    assert "experiment: missing" in error_of(read_experiment, yaml_path, default="chaos")

@@ -3,18 +3,25 @@
 What it does, written once:
 
 - Adam (``lr``), ``ReduceLROnPlateau`` on the monitored metric (factor 0.5,
-  patience 50, min 1e-5), gradient-norm clipping (1.0), early stopping
-  (patience 300 epochs without improvement);
-- checkpoints ``model_best.pt`` (each new best), ``model_final.pt`` (the
-  end), ``checkpoints/model_epoch{N}.pt`` (every ``checkpoint_every`` epochs)
-  and ``checkpoints/latest.pt`` (the state to resume from), each holding the
-  model, optimizer, scheduler, objective state (e.g. running gradient
-  norms), epoch, best metric, the torch/numpy/python RNG states, the run's
-  config and the log so far; all load with ``torch.load(..., weights_only=True)``;
-- exact resume: ``fit(resume=True)`` continues from ``latest.pt`` so that
-  N epochs straight and k + resume (N - k) give bit-identical losses on CPU;
-- Ctrl+C (SIGINT) finishes the current epoch, saves ``latest.pt`` and
-  returns (a second Ctrl+C stops at once); a NaN or Inf loss stops with a
+  patience 50, min 1e-5; ``scheduler="none"`` keeps the lr constant),
+  gradient-norm clipping (1.0), early stopping (patience 300 epochs without
+  improvement);
+- checkpoints, at paths relative to ``out_dir`` set by the config's
+  ``*_name`` fields (defaults in brackets): the best model (``best_name``,
+  ``model_best.pt``, each new best), the end (``final_name``,
+  ``model_final.pt``), one every ``checkpoint_every`` epochs (``epoch_name``,
+  ``checkpoints/model_epoch{epoch}.pt``) and the state to resume from
+  (``latest_name``, ``checkpoints/latest.pt``, also written every
+  ``checkpoint_every`` epochs); ``final_name=""`` or ``epoch_name=""`` writes
+  none of that kind.  Each holds the model, its pending gradients (see
+  gradient accumulation below), optimizer, scheduler, objective state (e.g.
+  running gradient norms), epoch, best metric, the torch/numpy/python RNG
+  states, the run's config and the log so far; all load with
+  ``torch.load(..., weights_only=True)``;
+- exact resume: ``fit(resume=True)`` continues from the latest checkpoint so
+  that N epochs straight and k + resume (N - k) give bit-identical losses on CPU;
+- Ctrl+C (SIGINT) finishes the current epoch, saves the latest checkpoint
+  and returns (a second Ctrl+C stops at once); a NaN or Inf loss stops with a
   message naming the epoch, keeping the best checkpoint;
 - CUDA when present (``device="auto"``), a tqdm bar, a line every
   ``log_every`` epochs, a detailed block every ``report_every``, a JSON log
@@ -29,9 +36,24 @@ The model-specific work lives in an *objective* object::
     objective.details(model) -> dict             # JSON-able, every report_every epochs
     objective.format_details(details) -> [str]   # the lines of the detailed block
     objective.state_dict() / load_state_dict()   # anything that must survive a resume
+    objective.after_epoch(epoch, entry, print_fn)  # optional, see below
 
-``step(loss)`` checks the loss is finite, clips the gradients, steps the
-optimizer and zeroes the gradients.
+``step(loss, update=True)`` checks the loss is finite (a NaN or Inf stops the
+run as described above), then clips the gradients, steps the optimizer and
+zeroes the gradients.  ``step(loss, update=False)`` only checks the loss:
+the gradients stay and add up, for gradient accumulation over several
+epochs (the objective calls ``loss.backward()`` every epoch and
+``step(loss)`` on the epoch that ends an accumulation window).  Pending
+gradients are saved in every checkpoint, so a resume inside a window stays
+exact.
+
+``after_epoch(epoch, entry, print_fn)``, when the objective has it, is
+called once per epoch, after the log entry (``entry``, a dict) is built and
+the best checkpoint saved, before the periodic checkpoints: it may print
+its own block with ``print_fn(text)``, write figures, and add JSON-able keys
+to ``entry``, which the log keeps.  It runs under ``torch.no_grad()``.  When
+the objective has it and ``log_every == report_every == 0``, the trainer
+prints nothing per epoch itself (no line, no block, no progress bar).
 """
 from __future__ import annotations
 
@@ -78,6 +100,12 @@ class TrainerConfig(NamedTuple):
     device: str = "auto"            # "auto" (CUDA when present), "cpu", "cuda"
     wandb: str = "off"              # "off", "offline", "online"
     progress: bool = True           # tqdm bar (shown on terminals only)
+    # checkpoint paths relative to out_dir; "" writes none of that kind (final and epoch only)
+    latest_name: str = "checkpoints/latest.pt"            # the state --resume reads
+    best_name: str = "model_best.pt"                      # each new best
+    final_name: str = "model_final.pt"                    # the end (not after Ctrl+C)
+    epoch_name: str = "checkpoints/model_epoch{epoch}.pt"  # every checkpoint_every epochs
+    scheduler: str = "plateau"      # "plateau" (ReduceLROnPlateau) or "none" (constant lr)
 
 
 class FitResult(NamedTuple):
@@ -163,6 +191,44 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     return state
 
 
+class _ConstantLR:
+    """``scheduler="none"``: the learning rate stays at ``lr``; a state that round-trips."""
+
+    STATE = {"scheduler": "none"}
+
+    def step(self, metric) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return dict(self.STATE)
+
+    def load_state_dict(self, state: dict) -> None:
+        if state != self.STATE:
+            raise TrainingError("the run was started with scheduler 'plateau', this config has "
+                                "'none'")
+
+
+def _check_names(config: "TrainerConfig") -> None:
+    """Checkpoint names: relative paths, the required ones given, no two the same."""
+    names = {"latest_name": config.latest_name, "best_name": config.best_name,
+             "final_name": config.final_name, "epoch_name": config.epoch_name}
+    for field, name in names.items():
+        if not isinstance(name, str):
+            raise TypeError(f"{field} must be a string, got {name!r}")
+        if not name and field in ("latest_name", "best_name"):
+            raise ValueError(f"{field} must name a file, got ''")
+        if name and (Path(name).is_absolute() or ".." in Path(name).parts):
+            raise ValueError(f"{field} must be a path inside out_dir, got {name!r}")
+    if config.epoch_name and "{epoch}" not in config.epoch_name:
+        raise ValueError(f"epoch_name must hold '{{epoch}}' (one file per epoch), got "
+                         f"{config.epoch_name!r}")
+    given = [(field, name) for field, name in names.items() if name]
+    for i, (field, name) in enumerate(given):
+        for other, other_name in given[i + 1:]:
+            if Path(name) == Path(other_name):
+                raise ValueError(f"{field} and {other} must differ, both are {name!r}")
+
+
 def _fmt(value) -> str:
     return "nan" if value is None or not math.isfinite(value) else f"{value:.4g}"
 
@@ -181,6 +247,9 @@ class Trainer:
                  run_config: dict | None = None, resumable: tuple = (), print_fn=None):
         if config.mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {config.mode!r}")
+        if config.scheduler not in ("plateau", "none"):
+            raise ValueError(f"scheduler must be 'plateau' or 'none', got {config.scheduler!r}")
+        _check_names(config)
         self.config = config
         self.out_dir = Path(out_dir)
         self.device = pick_device(config.device)
@@ -190,9 +259,12 @@ class Trainer:
         self.run_config = run_config or {}
         self.resumable = tuple(resumable)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode=config.mode, factor=config.lr_factor,
-            patience=config.lr_patience, min_lr=config.min_lr)
+        if config.scheduler == "none":
+            self.scheduler = _ConstantLR()
+        else:
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, mode=config.mode, factor=config.lr_factor,
+                patience=config.lr_patience, min_lr=config.min_lr)
         self.epoch = 0
         self.best_metric = math.inf if config.mode == "min" else -math.inf
         self.best_epoch = 0
@@ -209,13 +281,31 @@ class Trainer:
 
     @property
     def latest_path(self) -> Path:
-        return self.checkpoint_dir / "latest.pt"
+        """The state to resume from (``config.latest_name``)."""
+        return self.out_dir / self.config.latest_name
+
+    @property
+    def best_path(self) -> Path:
+        return self.out_dir / self.config.best_name
+
+    @property
+    def final_path(self) -> Path | None:
+        """The end-of-run checkpoint; ``None`` when ``final_name`` is ``""``."""
+        return self.out_dir / self.config.final_name if self.config.final_name else None
+
+    def epoch_path(self, epoch: int) -> Path | None:
+        """The periodic checkpoint of ``epoch``; ``None`` when ``epoch_name`` is ``""``."""
+        if not self.config.epoch_name:
+            return None
+        return self.out_dir / self.config.epoch_name.format(epoch=epoch)
 
     # -- state
     def state_dict(self) -> dict:
         return {"version": CHECKPOINT_VERSION, "epoch": self.epoch,
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
+                "grads": {name: p.grad for name, p in self.model.named_parameters()
+                          if p.grad is not None},   # pending in an accumulation window
                 "objective": self.objective.state_dict(),
                 "best_metric": float(self.best_metric), "best_epoch": self.best_epoch,
                 "monitor": self.config.monitor, "rng": _rng_states(),
@@ -230,7 +320,16 @@ class Trainer:
                                 "the config saved beside it or choose another --out")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        try:
+            self.scheduler.load_state_dict(state["scheduler"])
+        except TrainingError as exc:
+            raise TrainingError(f"{self.latest_path}: cannot resume: {exc}") from None
+        if self.config.scheduler == "plateau" and state["scheduler"] == _ConstantLR.STATE:
+            raise TrainingError(f"{self.latest_path}: cannot resume: the run was started with "
+                                "scheduler 'none', this config has 'plateau'")
+        grads = state.get("grads", {})
+        for name, parameter in self.model.named_parameters():
+            parameter.grad = grads[name].to(parameter.device) if name in grads else None
         self.objective.load_state_dict(state["objective"])
         self.epoch = int(state["epoch"])
         self.best_metric = float(state["best_metric"])
@@ -247,10 +346,13 @@ class Trainer:
         _save(self.state_dict(), path)
 
     # -- the loop
-    def _step(self, loss) -> None:
+    def _step(self, loss, update: bool = True) -> None:
+        """The ``step`` given to ``objective.train_epoch`` (see the module docstring)."""
         value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         if not math.isfinite(value):
             raise _NonFinite(value)
+        if not update:  # gradient accumulation: the gradients stay for a later step
+            return
         if self.config.clip_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
         self.optimizer.step()
@@ -295,21 +397,28 @@ class Trainer:
             previous = signal.signal(signal.SIGINT, self._on_sigint)
         self._started = time.perf_counter()
         reason, message = "completed", f"reached max_epochs = {cfg.max_epochs}"
+        after_epoch = getattr(self.objective, "after_epoch", None)
+        silent = after_epoch is not None and not cfg.log_every and not cfg.report_every
         bar = tqdm(total=cfg.max_epochs, initial=self.epoch, unit="epoch", desc="training",
-                   disable=None if cfg.progress else True, dynamic_ncols=True, leave=False)
+                   disable=None if cfg.progress and not silent else True, dynamic_ncols=True,
+                   leave=False)
         try:
             while self.epoch < cfg.max_epochs:
                 epoch = self.epoch + 1
                 t0 = time.perf_counter()
                 self.model.train()
+                pending = {name: p.grad.clone() for name, p in self.model.named_parameters()
+                           if p.grad is not None}   # only inside an accumulation window
                 try:
                     losses = self.objective.train_epoch(self.model, self._step)
                 except _NonFinite as exc:
+                    for name, parameter in self.model.named_parameters():  # not NaN gradients
+                        parameter.grad = pending.get(name)                 # into the checkpoint
                     reason = "diverged"
                     message = (f"epoch {epoch}: the training loss is {exc.value} (NaN or Inf); "
                                + (f"stopped. The best checkpoint (epoch {self.best_epoch}, "
                                   f"{cfg.monitor} {_fmt(self.best_metric)}) is kept in "
-                                  f"{self.out_dir / 'model_best.pt'}" if self.best_epoch else
+                                  f"{self.best_path}" if self.best_epoch else
                                   "stopped before any epoch improved, so there is no best "
                                   "checkpoint"))
                     break
@@ -325,16 +434,21 @@ class Trainer:
                          "epoch_time": time.perf_counter() - t0}
                 if self._improved(metric):
                     self.best_metric, self.best_epoch = metric, epoch
-                    self.save(self.out_dir / "model_best.pt")
+                    self.save(self.best_path)
                 if cfg.report_every and epoch % cfg.report_every == 0:
                     with torch.no_grad():
                         entry["details"] = self.objective.details(self.model)
+                if after_epoch is not None:
+                    with torch.no_grad():
+                        after_epoch(epoch, entry, self._print)
+                    _check_json(entry, epoch)
                 self.log.append(entry)
                 self._report(entry, self.elapsed_s + self._session_time())
                 bar.update(1)
                 bar.set_postfix({k: _fmt(entry.get(k)) for k in ("train_loss", cfg.monitor)})
                 if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
-                    self.save(self.checkpoint_dir / f"model_epoch{epoch}.pt")
+                    if cfg.epoch_name:
+                        self.save(self.epoch_path(epoch))
                     self.save(self.latest_path)
                     self.write_log()
                 if cfg.early_stopping and epoch - self.best_epoch >= cfg.early_stopping:
@@ -353,8 +467,8 @@ class Trainer:
             if self._wandb is not None:
                 self._wandb.finish()
         self.save(self.latest_path)
-        if reason != "interrupted":
-            self.save(self.out_dir / "model_final.pt")
+        if reason != "interrupted" and self.final_path is not None:
+            self.save(self.final_path)
         self.write_log()
         if reason == "diverged":
             self._print(f"TRAINING STOPPED: {message}")
@@ -401,6 +515,15 @@ class Trainer:
         self._wandb = wandb.init(project="snnsuite", dir=str(self.out_dir),
                                  mode=self.config.wandb, config=self.run_config,
                                  resume="allow")
+
+
+def _check_json(entry: dict, epoch: int) -> None:
+    """The log entry after ``objective.after_epoch``: still JSON-able (it goes to the log)."""
+    try:
+        json.dumps(entry, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(f"epoch {epoch}: objective.after_epoch added a value the log "
+                            f"cannot hold ({exc}); add numbers, strings, lists or dicts") from None
 
 
 class _NonFinite(Exception):
