@@ -1,8 +1,9 @@
 """Conductance-based LIF neurons with cell types and difference-of-exponentials synapses.
 
-The model of the zebrafish olfactory cortex (area Dp) networks of
-Meissner-Bernard, Zenke & Friedrich (2025, eLife 13:RP96303,
-doi:10.7554/eLife.96303), with the parameters of the homeostatic-training and
+The zebrafish olfactory cortex (area Dp) network model of Meissner-Bernard,
+Zenke & Friedrich (2025, eLife 13:RP96303, doi:10.7554/eLife.96303) and
+Meissner-Bernard et al. (2025, Cell Reports, doi:10.1016/j.celrep.2025.115330,
+the paper the study cites), with the parameters of the homeostatic-training and
 activity-fitting study that adapted it (the public project
 ``rory-bedford/connectome-snns``; our design documents 000 and 001).  Every
 default below is that study's (:data:`EXCITATORY`, :data:`INHIBITORY`,

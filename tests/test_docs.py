@@ -8,11 +8,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_config_reference_is_current():
     """docs/configs.md holds the tables protocols.config.schema_table makes today."""
-    from protocols import ei_rnn, heterogeneity_grid, plasticity
+    from protocols import (ei_rnn, fitting_activity, heterogeneity_grid, homeostatic_training,
+                           plasticity)
     from protocols.config import schema_table
 
     text = (ROOT / "docs" / "configs.md").read_text()
-    for schema in (heterogeneity_grid.SCHEMA, plasticity.SCHEMA, ei_rnn.SCHEMA):
+    for schema in (heterogeneity_grid.SCHEMA, plasticity.SCHEMA, ei_rnn.SCHEMA,
+                   homeostatic_training.SCHEMA, fitting_activity.SCHEMA):
         assert schema_table(schema) in text, "regenerate the table in docs/configs.md"
 
 
