@@ -99,7 +99,7 @@ def peak_factor(tau_rise, tau_decay) -> float:
     At ``t* = ln(tau_decay/tau_rise) tau_rise tau_decay / (tau_decay - tau_rise)``.
 
     >>> round(peak_factor(0.1 * ms, 5 * ms), 4)
-    0.9234
+    0.9048
     >>> round(peak_factor(1 * ms, 6 * ms), 4)
     0.5824
     """

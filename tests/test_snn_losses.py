@@ -141,7 +141,7 @@ def test_chunks_with_carried_state_give_the_moments_of_the_whole_train():
     whole, whole_state = L.isi_moments(spikes, DT_S)
     total = L.ISIMoments.zeros(5, dtype=torch.float64)
     state = None
-    for a, b in [(0, 100), (100, 100), (100, 101), (101, 260), (260, 400)]:   # includes an empty chunk
+    for a, b in [(0, 100), (100, 100), (100, 101), (101, 260), (260, 400)]:   # one chunk empty
         m, state = L.isi_moments(spikes[:, a:b], DT_S, state)
         state = state.detach()
         total = total + m
@@ -243,13 +243,14 @@ def test_no_nan_in_losses_or_gradients(case):
     elif case == "regular":
         pattern[::10] = 1.0
     offset = torch.nn.Parameter(torch.zeros(n))
-    potential = 2.0 * pattern.unsqueeze(0) + offset      # above threshold 1 exactly where pattern is 1
+    potential = 2.0 * pattern.unsqueeze(0) + offset      # above threshold 1 where pattern is 1
     spikes = straight_through(potential)
     m, state = L.isi_moments(spikes, DT_S)
     cv, valid = L.cv_from_moments(m)
     rate_hz = spikes.sum(dim=1).mean(0) / (n_steps * DT_S)
     loss = (L.cv_loss(m, 0.5) + L.firing_rate_loss(spikes.sum(dim=1), n_steps * DT_S, 10.0)
-            + L.silent_penalty(rate_hz) + L.van_rossum_distance(spikes, torch.zeros_like(spikes), DT_S))
+            + L.silent_penalty(rate_hz)
+            + L.van_rossum_distance(spikes, torch.zeros_like(spikes), DT_S))
     loss.backward()
     assert torch.isfinite(cv).all() and torch.isfinite(loss) and torch.isfinite(offset.grad).all()
     assert torch.isfinite(state.age_s).all()
@@ -275,7 +276,8 @@ def test_cv_loss_uses_the_constant_for_neurons_without_two_intervals():
     m = L.ISIMoments(torch.tensor([3.0, 1.0, 0.0]), torch.tensor([0.6, 0.1, 0.0]),
                      torch.tensor([0.14, 0.01, 0.0]))
     cv = np.std([0.1, 0.2, 0.3]) / 0.2
-    assert L.cv_loss(m, 0.5, high_loss=7.0).item() == pytest.approx(((cv - 0.5) ** 2 + 14.0) / 3, rel=1e-6)
+    expected = ((cv - 0.5) ** 2 + 14.0) / 3
+    assert L.cv_loss(m, 0.5, high_loss=7.0).item() == pytest.approx(expected, rel=1e-6)
     per_neuron = L.cv_loss(m, torch.tensor([1.0, 0.0, 0.0]), high_loss=0.0).item()
     assert per_neuron == pytest.approx((cv - 1.0) ** 2 / 3, rel=1e-6)
 
@@ -291,7 +293,8 @@ def test_firing_rate_loss_matches_numpy():
     got = L.firing_rate_loss(torch.as_tensor(counts), duration_s, torch.as_tensor(target))
     assert got.item() == pytest.approx(expected, rel=1e-12)
     got_1d = L.firing_rate_loss(torch.as_tensor(counts[0]), duration_s, 12.0)
-    assert got_1d.item() == pytest.approx(np.mean((counts[0] / duration_s / 12.0 - 1.0) ** 2), rel=1e-12)
+    expected_1d = np.mean((counts[0] / duration_s / 12.0 - 1.0) ** 2)
+    assert got_1d.item() == pytest.approx(expected_1d, rel=1e-12)
 
 
 def test_silent_penalty_matches_numpy():
@@ -377,7 +380,8 @@ def test_van_rossum_gradient_is_finite_and_flows_to_the_spikes():
     s[0, 10, 0] = 1.0
     s.requires_grad_()
     L.van_rossum_distance(s, torch.zeros_like(s), 1e-3).backward()
-    assert torch.isfinite(s.grad).all() and s.grad[0, 10, 0] > 0 and s.grad[0, :, 1].abs().sum() == 0
+    assert torch.isfinite(s.grad).all() and s.grad[0, 10, 0] > 0
+    assert s.grad[0, :, 1].abs().sum() == 0
 
 
 # ----------------------------------------------------------------------------- validation

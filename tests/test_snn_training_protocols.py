@@ -245,3 +245,21 @@ def test_quick_homeostatic_training_reaches_the_target_rate(tmp_path):
     rate = float(np.mean(data["log_mean_rate"][late]))
     assert abs(rate - 5.0) / 5.0 < 0.2, rate
     assert data["log_train_loss"][late].mean() < 0.5 * data["log_train_loss"][:2].mean()
+
+
+@pytest.mark.slow
+def test_fitting_recovers_the_teachers_rates_and_weights(tmp_path):
+    """The quick fit: per-type rates within 10% of the teacher's, and the learned weights
+    correlate better with the teacher's than the perturbed start did."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        status = main(["run", FITTING, "--out", str(tmp_path / "f"), "--set",
+                       "simulation.plots=false", "--set",
+                       "hyperparameters.loss_weight.van_rossum=1.0"])
+    assert status == 0, buffer.getvalue()
+    point = load(tmp_path / "f" / "results.h5").point
+    late = slice(-6, None)
+    for short in ("E", "I"):
+        error = float(np.mean(point.data[f"log_rate_error_{short}"][late]))
+        assert abs(error) < 0.1, (short, error)
+    assert point.attrs["final_weight_correlation"] > point.attrs["initial_weight_correlation"]
