@@ -22,7 +22,12 @@ SuperSpike surrogate gradients, :class:`training.snn.SuperSpike`):
       v       = v_reset where s (s detached)
 
   with weights ``exp(log_w)`` on the connectome's mask and the input drive of
-  all steps as one sparse matmul, as in the twin.
+  all steps as one sparse matmul, as in the twin.  The drive is split into
+  per-step views once (``unbind``), whose backward stacks the steps'
+  gradients once; the twin indexes ``drive_in[:, t]`` every step, whose
+  backward adds a zero-filled gradient of the whole ``[batch, n_steps, n]``
+  drive every step, so its backward grows as ``n_steps^2``.
+  ``--index-input`` makes the hand-written side index as the twin does.
 
 The network (default): 1000 neurons (800 E / 200 I), every ordered pair
 connected with probability 0.1 (one assembly, study's log-normal weights),
@@ -48,14 +53,17 @@ subprocess per side (a warm-up of a few steps, then one forward + backward):
 ``--epoch`` times instead a piece of one epoch of the default homeostatic
 training (``configs/homeostatic_training.yaml``: 5000 neurons, 20 assemblies,
 batch 1, epochs of 10 s), built as the protocol builds it
-(:mod:`protocols._snn_training`): ``--epoch-ms`` (default 500 ms) forward +
-backward per side, each side in its own subprocess, and extrapolates linearly
-to a 10-s epoch and to the configured number of epochs (an extrapolation, not
-a measurement; the protocol's CV loss, optimiser and figures are not timed).
+(:mod:`protocols._snn_training`): forward + backward of ``--epoch-ms``
+(default 500 ms) and of half that, per side, each side in its own subprocess,
+and extrapolates to a 10-s epoch and to the configured number of epochs:
+linearly, and with ``a T + c T^2`` fitted to the two lengths (the twin's
+backward is not linear in ``T``).  An extrapolation, not a measurement; the
+protocol's CV loss, optimiser and figures are not timed.
 
     python benchmarks/snn.py                  # 1000 neurons, 1 s, batch 4 (a few minutes)
     python benchmarks/snn.py --quick          # 200 neurons, 0.2 s (under a minute)
     python benchmarks/snn.py --epoch          # piece of a homeostatic epoch, extrapolated
+    python benchmarks/snn.py --quick --index-input   # hand-written indexes drive_in[:, t] too
     python benchmarks/snn.py --neurons 2000 --duration-ms 500 --repeats 5 --threads 2
 """
 from __future__ import annotations
@@ -246,11 +254,13 @@ def homeostatic_network(duration_ms: float):
     return config, model, net, ff, torch.as_tensor(x)
 
 
-def make_pair_side(side, model, net, ff, dt_ms, surrogate_scale, dtype):
+def make_pair_side(side, model, net, ff, dt_ms, surrogate_scale, dtype, index_input=False):
+    """(module, call: inputs -> spikes) of one side."""
     if side == "compiled":
         twin = COBATwin(model, net, ff, dt_ms, surrogate_scale=surrogate_scale, dtype=dtype)
         return twin, lambda x: twin(x, moments=False).spikes
-    plain = PlainCOBA(model, net, ff, dt_ms, surrogate_scale=surrogate_scale, dtype=dtype)
+    plain = PlainCOBA(model, net, ff, dt_ms, surrogate_scale=surrogate_scale, dtype=dtype,
+                      index_input=index_input)
     return plain, plain
 
 
@@ -301,7 +311,7 @@ def _status_kib(field: str) -> int:
 
 
 def child(args) -> None:
-    """One side in a fresh process: memory (and, for --epoch, times); prints one JSON line."""
+    """One side in a fresh process: memory and times; prints one JSON line."""
     torch.set_num_threads(args.threads)
     if args.child_network == "homeostatic":
         config, model, net, ff, x = homeostatic_network(args.duration_ms)
@@ -311,7 +321,10 @@ def child(args) -> None:
         dt_ms, beta = DT_MS, SURROGATE_SCALE
         model, net, ff, x = bench_network(args.neurons, int(round(args.duration_ms / DT_MS)),
                                           args.batch)
-    module, call = make_pair_side(args.child, model, net, ff, dt_ms, beta, torch.float32)
+    module, call = make_pair_side(args.child, model, net, ff, dt_ms, beta, torch.float32,
+                                  args.index_input)
+    n_steps = x.shape[1]
+    half = n_steps // 2
     forward_backward(module, call, x[:, :WARMUP_STEPS], dt_ms)     # kernels, allocator
     rss_before = _status_kib("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:                 # reset VmHWM to VmRSS
@@ -320,34 +333,39 @@ def child(args) -> None:
     peak = _status_kib("VmHWM")
     for _ in range(args.child_repeats - 1):
         times.append(forward_backward(module, call, x, dt_ms))
+    half_times = [forward_backward(module, call, x[:, :half], dt_ms)
+                  for _ in range(args.child_repeats if args.child_half else 0)]
     spikes = times[-1][2]
-    n_steps = x.shape[1]
-    half = n_steps // 2
     full_saved, half_saved = saved_bytes(call, x), saved_bytes(call, x[:, :half])
     per_step = (full_saved - half_saved) / (n_steps - half)
     cell_type = np.asarray(net.cell_type)
     rates = spikes.sum(dim=(0, 1)).numpy() / (x.shape[0] * n_steps * dt_ms * 1e-3)
     print(json.dumps({
         "forward_s": [t[0] for t in times], "backward_s": [t[1] for t in times],
+        "half_forward_s": [t[0] for t in half_times],
+        "half_backward_s": [t[1] for t in half_times],
         "rss_before_mib": rss_before / 1024, "peak_delta_mib": (peak - rss_before) / 1024,
         "saved_mib": full_saved / MIB, "saved_per_step_mib": per_step / MIB,
         "saved_fixed_mib": (full_saved - per_step * n_steps) / MIB,
         "rate_e_hz": float(rates[cell_type == 0].mean()),
         "rate_i_hz": float(rates[cell_type == 1].mean()),
         "n": int(cell_type.size), "n_synapses": int(sp.csr_matrix(net.weights).nnz),
-        "n_steps": int(n_steps), "batch": int(x.shape[0]), "threads": torch.get_num_threads(),
+        "n_steps": int(n_steps), "half_steps": int(half), "batch": int(x.shape[0]),
+        "threads": torch.get_num_threads(),
     }))
 
 
-def run_child(side: str, network: str, args, repeats: int = 1) -> dict:
+def run_child(side: str, network: str, args, repeats: int = 1, half: bool = False) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--child", side,
                "--child-network", network, "--child-repeats", str(repeats),
                "--neurons", str(args.neurons), "--duration-ms", str(args.duration_ms),
                "--batch", str(args.batch), "--threads", str(args.threads)]
+    command += ["--child-half"] if half else []
+    command += ["--index-input"] if args.index_input else []
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
     if done.returncode != 0:
-        raise SystemExit(f"memory subprocess ({side}, {network}) failed:\n{done.stderr[-4000:]}")
+        raise SystemExit(f"subprocess ({side}, {network}) failed:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -383,7 +401,8 @@ def compare(args) -> None:
     n_steps = int(round(args.duration_ms / DT_MS))
     model, net, ff, x = bench_network(args.neurons, n_steps, args.batch)
     n_spikes, worst_grad = check(model, net, ff, x)
-    sides = {side: make_pair_side(side, model, net, ff, DT_MS, SURROGATE_SCALE, torch.float32)
+    sides = {side: make_pair_side(side, model, net, ff, DT_MS, SURROGATE_SCALE, torch.float32,
+                                  args.index_input)
              for side in ("compiled", "hand")}
     times = {side: ([], []) for side in sides}
     for side, (module, call) in sides.items():                      # warm-up
@@ -417,7 +436,7 @@ def compare(args) -> None:
               f"{'peak RSS +MiB':>14s} {'saved MiB':>10s} {'MiB/step':>9s}")
     print(header)
     total = {}
-    for side, label in (("compiled", "compiled twin (COBATwin)"), ("hand", "hand-written torch")):
+    for side, label in (("compiled", "compiled twin (COBATwin)"), ("hand", hand_label(args))):
         fwd, bwd = times[side]
         total[side] = [a + b for a, b in zip(fwd, bwd)]
         m = memory[side]
@@ -437,51 +456,70 @@ def compare(args) -> None:
           f"{'<=' if within else '>'} 1.2 x {np.median(total['hand']):.3f} s)")
 
 
+def hand_label(args) -> str:
+    return "hand-written, drive_in[:,t]" if args.index_input else "hand-written torch"
+
+
+def fit_steps(t_half: float, t_full: float, half: int, full: int) -> tuple[float, float]:
+    """``(a, c)`` of ``t(T) = a T + c T^2`` through two measured lengths (``c >= 0``)."""
+    c = (t_full * half - t_half * full) / (full * full * half - half * half * full)
+    c = max(c, 0.0)
+    a = (t_full - c * full * full) / full
+    return a, c
+
+
 def epoch(args) -> None:
     full = homeostatic_config()
     epoch_s = float(full.simulation.duration)
     n_epochs = int(full.simulation.epochs)
+    dt_s = float(full.simulation.dt)
+    epoch_steps = int(round(epoch_s / dt_s))
     args.batch, args.neurons = int(full.simulation.batch_size), int(full.network.n_neurons)
     args.duration_ms = args.epoch_ms
-    result = {side: run_child(side, "homeostatic", args, repeats=args.epoch_repeats)
+    result = {side: run_child(side, "homeostatic", args, repeats=args.epoch_repeats, half=True)
               for side in ("compiled", "hand")}
-    any_side = result["compiled"]
-    piece_s = any_side["n_steps"] * float(full.simulation.dt)
-    scale = epoch_s / piece_s
-    epoch_steps = int(round(epoch_s / float(full.simulation.dt)))
+    first = result["compiled"]
+    steps, half = first["n_steps"], first["half_steps"]
     print(f"homeostatic training, default config (configs/homeostatic_training.yaml): "
-          f"{any_side['n']} neurons, {any_side['n_synapses']} synapses, batch "
-          f"{any_side['batch']}, dt {float(full.simulation.dt) * 1e3:g} ms, epochs of "
-          f"{epoch_s:g} s, {n_epochs} epochs; float32, CPU, threads {any_side['threads']}")
-    print(f"measured: forward + backward (rate loss) of the first {piece_s:g} s "
-          f"({any_side['n_steps']} steps) of epoch 1, median of {args.epoch_repeats} per side "
-          f"in a fresh process (no warm-up beyond {WARMUP_STEPS} steps); rates E "
-          f"{any_side['rate_e_hz']:.2f} Hz, I {any_side['rate_i_hz']:.2f} Hz")
-    print(f"EXTRAPOLATED linearly (x{scale:g} per epoch, x{scale * n_epochs:g} for the run); "
-          f"the CV loss, the optimiser, figures and checkpoints are not included")
-    print(f"  {'':26s} {'forward':>9s} {'backward':>9s} {'piece':>9s} {'10-s epoch':>11s} "
-          f"{f'{n_epochs} epochs':>11s} {'peak RSS +MiB':>14s} {'saved MiB':>10s} "
-          f"{'epoch graph':>12s}")
+          f"{first['n']} neurons, {first['n_synapses']} synapses, batch {first['batch']}, "
+          f"dt {dt_s * 1e3:g} ms, epochs of {epoch_s:g} s ({epoch_steps} steps), {n_epochs} "
+          f"epochs; float32, CPU, threads {first['threads']}")
+    print(f"measured: forward + backward (rate loss) of the first {steps * dt_s:g} s ({steps} "
+          f"steps) and {half * dt_s:g} s ({half} steps) of epoch 1, median of "
+          f"{args.epoch_repeats} each, per side in a fresh process (warm-up {WARMUP_STEPS} "
+          f"steps); rates E {first['rate_e_hz']:.2f} Hz, I {first['rate_i_hz']:.2f} Hz")
+    print(f"EXTRAPOLATED to one {epoch_s:g}-s epoch and to {n_epochs} epochs, not measured; "
+          f"'linear': x{epoch_steps / steps:g} the {steps}-step time; 'fit': a T + c T^2 "
+          f"through both lengths (backward only; c = 0 when the data show no growth); the CV "
+          f"loss, the optimiser, figures and checkpoints are not included")
+    print(f"  {'':28s} {'fwd':>7s} {'bwd':>7s} {f'bwd {half}':>8s} {'bwd T-exp':>9s} "
+          f"{'epoch lin':>10s} {'epoch fit':>10s} {f'{n_epochs} ep lin':>10s} "
+          f"{f'{n_epochs} ep fit':>10s}")
     totals = {}
-    for side, label in (("compiled", "compiled twin (COBATwin)"), ("hand", "hand-written torch")):
+    for side, label in (("compiled", "compiled twin (COBATwin)"), ("hand", hand_label(args))):
         r = result[side]
         fwd, bwd = float(np.median(r["forward_s"])), float(np.median(r["backward_s"]))
-        totals[side] = piece = float(np.median(np.add(r["forward_s"], r["backward_s"])))
-        # the saved tensors grow by saved_per_step each step; the RSS delta is extrapolated the
-        # same way (a lower bound: the allocator's slack is not extrapolated)
-        graph_gib = (r["saved_fixed_mib"] + r["saved_per_step_mib"] * epoch_steps) / 1024
-        print(f"  {label:26s} {fwd:8.2f}s {bwd:8.2f}s {piece:8.2f}s "
-              f"{piece * scale / 60:9.2f}min {piece * scale * n_epochs / 3600:10.2f}h "
-              f"{r['peak_delta_mib']:14.0f} {r['saved_mib']:10.0f} {graph_gib:9.2f}GiB")
-    for side in ("compiled", "hand"):
-        r = result[side]
-        rss_gib = (r["peak_delta_mib"] + r["saved_per_step_mib"] *
-                   (epoch_steps - r["n_steps"])) / 1024
-        print(f"  {side}: saved for backward {r['saved_fixed_mib']:.0f} MiB fixed + "
-              f"{r['saved_per_step_mib']:.3f} MiB/step; one {epoch_s:g}-s epoch: ~"
-              f"{rss_gib:.1f} GiB peak RSS above the process's start (extrapolated)")
-    print(f"  ratio compiled / hand (forward + backward): "
+        bwd_half = float(np.median(r["half_backward_s"]))
+        totals[side] = fwd + bwd
+        exponent = math.log(bwd / bwd_half) / math.log(steps / half)
+        a, c = fit_steps(bwd_half, bwd, half, steps)
+        linear = (fwd + bwd) * epoch_steps / steps
+        fitted = fwd * epoch_steps / steps + a * epoch_steps + c * epoch_steps ** 2
+        print(f"  {label:28s} {fwd:6.2f}s {bwd:6.2f}s {bwd_half:7.2f}s {exponent:9.2f} "
+              f"{linear / 60:7.1f}min {fitted / 60:7.1f}min {linear * n_epochs / 3600:9.1f}h "
+              f"{fitted * n_epochs / 3600:9.1f}h")
+    print(f"  ratio compiled / hand, forward + backward of {steps} steps: "
           f"{totals['compiled'] / totals['hand']:.2f}x")
+    print(f"memory ({steps} steps measured; one {epoch_s:g}-s epoch extrapolated linearly from "
+          f"the bytes saved per step)")
+    for side, label in (("compiled", "compiled twin (COBATwin)"), ("hand", hand_label(args))):
+        r = result[side]
+        extra = r["saved_per_step_mib"] * (epoch_steps - steps)
+        print(f"  {label:28s} peak RSS +{r['peak_delta_mib']:.0f} MiB, saved for backward "
+              f"{r['saved_mib']:.0f} MiB = {r['saved_fixed_mib']:.0f} fixed + "
+              f"{r['saved_per_step_mib']:.3f}/step; epoch: saved "
+              f"{(r['saved_mib'] + extra) / 1024:.1f} GiB, peak RSS ~+"
+              f"{(r['peak_delta_mib'] + extra) / 1024:.1f} GiB")
 
 
 # ============================================================================ main
@@ -499,6 +537,9 @@ def main():
                         help="simulated piece of the epoch (--epoch)")
     parser.add_argument("--epoch-repeats", type=int, default=2,
                         help="forward + backward runs per side (--epoch)")
+    parser.add_argument("--index-input", action="store_true",
+                        help="hand-written side indexes drive_in[:, t] every step, as the twin")
+    parser.add_argument("--child-half", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=("compiled", "hand"), help=argparse.SUPPRESS)
     parser.add_argument("--child-network", choices=("bench", "homeostatic"), default="bench",
                         help=argparse.SUPPRESS)

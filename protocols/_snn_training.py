@@ -18,6 +18,7 @@ import math
 import os
 import platform
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -475,9 +476,20 @@ class SNNObjective:
         result = {"train_loss": float(total.detach())}
         result.update({f"{k}_loss" if not k.endswith("loss") else k: float(v.detach())
                        for k, v in terms.items() if k != "total"})
-        result.update({k: stats[k] for k in ("mean_rate", "std_rate", "mean_cv",
-                                              "active_fraction", "mean_rate_E", "mean_rate_I",
-                                              "mean_cv_E", "mean_cv_I")})
+        result.update({k: stats[k] for k in ("mean_rate", "std_rate", "active_fraction",
+                                              "mean_rate_E", "mean_rate_I")})
+        # the CVs the loss sees: ISIs that end in this accumulation window, their ages carried
+        # across epochs (an epoch's own spike trains would cut long intervals short)
+        with torch.no_grad():
+            cv, valid = self._losses_mod.cv_from_moments(window + moments)
+        cv = np.where(valid.cpu().numpy(), cv.cpu().numpy(), np.nan)
+        stats["cv_window"] = cv
+        ct = np.asarray(self.connectome.cell_type)
+        result["mean_cv"] = float(np.nanmean(cv)) if np.isfinite(cv).any() else float("nan")
+        for t, cell in enumerate(CELL_TYPES):
+            sel = cv[ct == t]
+            result[f"mean_cv_{SHORT[cell]}"] = (float(np.nanmean(sel)) if np.isfinite(sel).any()
+                                               else float("nan"))
         self.last_total = float(total.detach())
         return result
 
@@ -515,7 +527,11 @@ class SNNObjective:
         if c.simulation.plots:
             lines.append("  Generating plots...")
             folder = self.out_dir / "figures" / f"epoch_{epoch:04d}"
-            epoch_figures(self, folder)
+            made = epoch_figures(self, folder)
+            wandb = sys.modules.get("wandb")   # imported by the trainer when simulation.wandb is on
+            if wandb is not None and getattr(wandb, "run", None) is not None:
+                wandb.log({f"figures/{Path(p).stem}": wandb.Image(str(p)) for p in made},
+                          step=epoch, commit=False)
             shown = os.path.relpath(folder) if not os.path.isabs(str(self.out_dir)) else folder
             lines.append(f"  Saved plots to {shown}")
         print_fn("\n".join(lines))
@@ -595,7 +611,7 @@ def epoch_figures(objective: SNNObjective, folder: Path) -> list:
         draw(sp.membrane_voltages, last["v"][0], dt_s, folder / "membrane_voltages.png",
              neuron_ids=objective.record, thresholds_mv=thresholds, cell_labels=labels)
     draw(sp.fano_factors, stats["fano"], names, folder / "fano_factors.png", window_s=0.1)
-    draw(sp.cv_histogram, stats["cv"], names, folder / "cv_histogram.png", target_cv=cvs_t)
+    draw(sp.cv_histogram, stats.get("cv_window", stats["cv"]), names, folder / "cv_histogram.png", target_cv=cvs_t)
     owner_type = names[stats["isi_neuron"]] if stats["isi_s"].size else None
     draw(sp.isi_distribution, stats["isi_s"], folder / "isi_distribution.png",
          cell_type_of_isi=owner_type)
@@ -679,7 +695,7 @@ def final_arrays(objective: SNNObjective) -> dict:
     stats = objective.last.get("stats")
     out = {"cell_type": np.asarray(objective.connectome.cell_type, dtype=np.int8)}
     if stats is not None:
-        out.update(rates_hz=stats["rates_hz"], cv=stats["cv"], fano=stats["fano"])
+        out.update(rates_hz=stats["rates_hz"], cv=stats.get("cv_window", stats["cv"]), fano=stats["fano"])
     w = objective.twin.recurrent_weights().cpu().numpy()
     pre, post = np.nonzero(w)
     out.update(weights_pre=pre.astype(np.int32), weights_post=post.astype(np.int32),

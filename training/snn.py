@@ -63,6 +63,51 @@ class SuperSpike(torch.autograd.Function):
         return grad, None, None
 
 
+class _WeightGradient:
+    """The presynaptic spikes and output gradients of every step of one forward pass, so the
+    weight gradient is one matmul over all steps instead of an outer product per step."""
+
+    def __init__(self):
+        self.spikes, self.grads = [], []
+
+
+class RecurrentDrive(torch.autograd.Function):
+    """``s @ w`` for one step, with the weight gradient deferred to the first step.
+
+    Autograd would add an outer product ``s_t^T g_t`` ([n_pre, n]) into the weight's
+    gradient at every step: memory-bound and, for thousands of neurons, most of the
+    backward pass.  Here each step keeps ``(s_t, g_t)`` in a shared bank; the first step of
+    the forward pass is the last one autograd reaches (every later step depends on it), and
+    its backward returns ``S^T G`` for the whole pass: one matrix product.  The forward uses
+    the spikes' sparsity (a handful of neurons fire per step).
+    """
+
+    @staticmethod
+    def forward(ctx, s, w, bank, first: bool):
+        ctx.save_for_backward(s, w)
+        ctx.bank, ctx.first = bank, first
+        if s.shape[0] * s.shape[1] > 256 and float(s.count_nonzero()) < 0.05 * s.numel():
+            return torch.sparse.mm(s.to_sparse(), w)
+        return s @ w
+
+    @staticmethod
+    def backward(ctx, grad):
+        s, w = ctx.saved_tensors
+        bank = ctx.bank
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            bank.spikes.append(s)
+            bank.grads.append(grad)
+            if ctx.first:
+                spikes = torch.cat(bank.spikes, dim=0)      # [steps*batch, n_pre]
+                grads = torch.cat(bank.grads, dim=0)        # [steps*batch, n]
+                grad_w = spikes.transpose(0, 1) @ grads
+                bank.spikes.clear()
+                bank.grads.clear()
+        grad_s = grad @ w.transpose(0, 1) if ctx.needs_input_grad[0] else None
+        return grad_s, grad_w, None, None
+
+
 class TwinState(NamedTuple):
     values: dict                  # integrated variables: v (mV), conductance components (nS)
     since_spike: torch.Tensor     # int64 [batch, n]: steps since the last spike
@@ -223,6 +268,7 @@ class COBATwin(torch.nn.Module):
             for syn, k in increments.items():
                 by_synapse.setdefault(syn, []).append((index, k))
         input_by_synapse = dict(self.input_increments)
+        banks = [_WeightGradient() for _ in weights]
         for n in range(n_steps):
             since = since + 1
             active = since >= self.ref_steps                              # not refractory
@@ -236,7 +282,8 @@ class COBATwin(torch.nn.Module):
                 v_sq_sum = v_sq_sum + v * v
             x = step.threshold(values, constants) / self.gap
             s = SuperSpike.apply(x, beta, active)
-            drives = [s[:, rows] @ w for w, rows, _ in weights]   # one matmul per source type
+            drives = [RecurrentDrive.apply(s[:, rows], w, bank, n == 0)   # one matmul per
+                      for (w, rows, _), bank in zip(weights, banks)]      # source type
             for syn, terms in by_synapse.items():                  # per-synapse-type scaling
                 increment = None
                 for index, k in terms:
