@@ -113,17 +113,19 @@ def test_twin_units_are_consistent():
 
 
 @pytest.fixture(scope="module")
-def twin64(network):
-    return run_twin(*network, torch.float64)
+def twin32(network):
+    return run_twin(*network, torch.float32)
 
 
-def test_twin_equals_brian2_runtime_float64(twin64, brian_runtime):
-    twin, out = twin64
+@pytest.mark.slow
+def test_twin_equals_brian2_runtime_float64(network, brian_runtime):
+    twin, out = run_twin(*network, torch.float64)
     assert compare(brian_runtime, out, "runtime, float64") == 1.0
 
 
-def test_twin_matches_brian2_runtime_float32(network, brian_runtime):
-    twin, out = run_twin(*network, torch.float32)
+def test_twin_matches_brian2_runtime_float32(twin32, brian_runtime):
+    """The training precision: the issue's criterion (1e-4 before the first spike, 95%)."""
+    twin, out = twin32
     compare(brian_runtime, out, "runtime, float32")
 
 
@@ -134,8 +136,8 @@ def test_twin_equals_brian2_cpp(network):
     assert compare(brian, out, "cpp, float64") == 1.0
 
 
-def test_refractory_period_is_applied(twin64):
-    twin, out = twin64
+def test_refractory_period_is_applied(twin32):
+    twin, out = twin32
     spikes = out.spikes[0].numpy()
     steps, neurons = np.nonzero(spikes)
     ref = int(round(8.0 / DT_MS))
@@ -145,7 +147,7 @@ def test_refractory_period_is_applied(twin64):
     # the membrane stays at reset during the refractory period
     v = out.v[0].numpy()
     s, i = steps[0], neurons[0]
-    assert np.allclose(v[s:s + ref, i], -60.0)
+    assert np.allclose(v[s:s + ref, i], -60.0, atol=1e-4)
 
 
 def test_surrogate_gradient_shape():
