@@ -257,6 +257,10 @@ class COBATwin(torch.nn.Module):
         # input drive of every step at once: one sparse matmul (input spikes are rare)
         flat = inputs.reshape(batch * n_steps, self.n_inputs).to(dtype).to_sparse()
         drive_in = torch.sparse.mm(flat, w_in).reshape(batch, n_steps, self.n)
+        # one view per step, made once: indexing drive_in[:, n] inside the loop would make
+        # every step's backward fill and add a gradient of the whole [batch, n_steps, n]
+        # drive (a backward quadratic in n_steps); unbind's backward stacks them once
+        drive_steps = drive_in.unbind(1)
         record = None if record_v is None else (slice(None) if record_v == "all"
                                                  else torch.as_tensor(record_v))
         spikes, traces = [], []
@@ -290,13 +294,13 @@ class COBATwin(torch.nn.Module):
                     term = k * drives[index]
                     increment = term if increment is None else increment + term
                 if syn in input_by_synapse:
-                    increment = increment + input_by_synapse[syn] * drive_in[:, n]
+                    increment = increment + input_by_synapse[syn] * drive_steps[n]
                 values[f"g_{syn}_decay"] = values[f"g_{syn}_decay"] + increment
                 values[f"g_{syn}_rise"] = values[f"g_{syn}_rise"] + increment
             for syn, k in input_by_synapse.items():
                 if syn not in by_synapse:
-                    values[f"g_{syn}_decay"] = values[f"g_{syn}_decay"] + k * drive_in[:, n]
-                    values[f"g_{syn}_rise"] = values[f"g_{syn}_rise"] + k * drive_in[:, n]
+                    values[f"g_{syn}_decay"] = values[f"g_{syn}_decay"] + k * drive_steps[n]
+                    values[f"g_{syn}_rise"] = values[f"g_{syn}_rise"] + k * drive_steps[n]
             fired = s.detach() > 0
             for name, value in step.reset(values, constants).items():
                 values[name] = torch.where(fired, value.expand_as(values[name]), values[name])
