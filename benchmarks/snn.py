@@ -22,12 +22,14 @@ SuperSpike surrogate gradients, :class:`training.snn.SuperSpike`):
       v       = v_reset where s (s detached)
 
   with weights ``exp(log_w)`` on the connectome's mask and the input drive of
-  all steps as one sparse matmul, as in the twin.  The drive is split into
-  per-step views once (``unbind``), whose backward stacks the steps'
-  gradients once; the twin indexes ``drive_in[:, t]`` every step, whose
-  backward adds a zero-filled gradient of the whole ``[batch, n_steps, n]``
-  drive every step, so its backward grows as ``n_steps^2``.
-  ``--index-input`` makes the hand-written side index as the twin does.
+  all steps as one sparse matmul, as in the twin.  It is the plain version:
+  dense matmuls, and autograd's own weight gradient (an outer product added
+  per step).  The input drive is split into per-step views once
+  (``unbind``), whose backward stacks the steps' gradients once; indexing
+  ``drive_in[:, t]`` in the loop instead (``--index-input``; what the twin did
+  when this was written, once per input synapse type) makes every index's
+  backward fill and add a gradient of the whole ``[batch, n_steps, n]`` drive,
+  so the backward grows as ``n_steps^2``.
 
 The network (default): 1000 neurons (800 E / 200 I), every ordered pair
 connected with probability 0.1 (one assembly, study's log-normal weights),
@@ -43,8 +45,9 @@ subprocess per side (a warm-up of a few steps, then one forward + backward):
 
 - peak RSS delta: the process's peak resident set (``VmHWM``, reset through
   ``/proc/self/clear_refs`` just before) minus its resident set just before
-  the forward; this is what the machine has to hold: the autograd graph, the
-  input drive, the gradients and the allocator's slack;
+  the forward (after ``gc.collect()`` and glibc's ``malloc_trim(0)``); this is
+  what the machine has to hold: the autograd graph, the input drive, the
+  gradients and the allocator's slack;
 - saved for backward: bytes of the distinct tensors autograd keeps for the
   backward pass (``torch.autograd.graph.saved_tensors_hooks``, counted once per
   storage), from forwards of ``T`` and ``T/2`` steps: their difference gives
@@ -56,9 +59,13 @@ batch 1, epochs of 10 s), built as the protocol builds it
 (:mod:`protocols._snn_training`): forward + backward of ``--epoch-ms``
 (default 500 ms) and of half that, per side, each side in its own subprocess,
 and extrapolates to a 10-s epoch and to the configured number of epochs:
-linearly, and with ``a T + c T^2`` fitted to the two lengths (the twin's
-backward is not linear in ``T``).  An extrapolation, not a measurement; the
-protocol's CV loss, optimiser and figures are not timed.
+linearly, and with ``a T + c T^2`` fitted to the backward times of the two
+lengths when they grow clearly faster than ``T`` (exponent >=
+``MIN_EXPONENT``; below it two noisy points cannot tell a ``T^2`` term from
+noise, and 400-fold extrapolation would magnify it).  Memory: peak RSS and
+saved bytes at both lengths (same process, trimmed before each), extrapolated
+linearly.  An extrapolation, not a measurement; the protocol's CV loss,
+optimiser and figures are not timed.
 
     python benchmarks/snn.py                  # 1000 neurons, 1 s, batch 4 (a few minutes)
     python benchmarks/snn.py --quick          # 200 neurons, 0.2 s (under a minute)
@@ -69,6 +76,8 @@ protocol's CV loss, optimiser and figures are not timed.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import json
 import math
 import os
@@ -90,6 +99,18 @@ from models import coba                                 # noqa: E402
 from models import connectome as cm                     # noqa: E402
 from training.compiler import twin_value                # noqa: E402
 from training.snn import COBATwin, SuperSpike           # noqa: E402
+
+
+def _sources() -> str:
+    """Short sha256 of the twin's two files, read at import: the code this process runs (the
+    files may change under concurrent work; each subprocess reports its own)."""
+    import hashlib
+
+    return ", ".join(f"{name} {hashlib.sha256((ROOT / name).read_bytes()).hexdigest()[:10]}"
+                     for name in ("training/snn.py", "training/compiler.py"))
+
+
+SOURCES = _sources()
 
 DT_MS = 0.5                  # integration step
 P_CONNECT = 0.1              # every E->E, E->I, I->E, I->I pair
@@ -327,9 +348,16 @@ def child(args) -> None:
     n_steps = x.shape[1]
     half = n_steps // 2
     forward_backward(module, call, x[:, :WARMUP_STEPS], dt_ms)     # kernels, allocator
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        libc = None
 
     def measured(inputs):
         """(times of args.child_repeats runs, peak RSS delta of the first in MiB)."""
+        gc.collect()
+        if libc is not None:           # hand what earlier runs freed back to the system
+            libc.malloc_trim(0)
         rss_before = _status_kib("VmRSS")
         with open("/proc/self/clear_refs", "w") as f:             # reset VmHWM to VmRSS
             f.write("5")
@@ -339,7 +367,6 @@ def child(args) -> None:
                  for _ in range(args.child_repeats - 1)]
         return runs, (peak - rss_before) / 1024
 
-    # the shorter run first: what it leaves in the allocator would lower the longer one's peak
     half_times, half_peak = measured(x[:, :half]) if args.child_half else ([], None)
     times, peak_delta = measured(x)
     spikes = times[-1][2]
@@ -358,7 +385,7 @@ def child(args) -> None:
         "rate_i_hz": float(rates[cell_type == 1].mean()),
         "n": int(cell_type.size), "n_synapses": int(sp.csr_matrix(net.weights).nnz),
         "n_steps": int(n_steps), "half_steps": int(half), "batch": int(x.shape[0]),
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads(), "sources": SOURCES,
     }))
 
 
@@ -400,12 +427,11 @@ def check(model, net, ff, x) -> tuple[int, float]:
 
 
 # ============================================================================ sections
-def sources() -> str:
-    """The twin's code as timed: the short sha256 of its two files (they change under work)."""
-    import hashlib
-
-    return ", ".join(f"{name} {hashlib.sha256((ROOT / name).read_bytes()).hexdigest()[:10]}"
-                     for name in ("training/snn.py", "training/compiler.py"))
+def changed(children: dict) -> None:
+    """Say so when a subprocess ran other twin code than this process (concurrent edits)."""
+    for side, r in children.items():
+        if r["sources"] != SOURCES:
+            print(f"WARNING: the {side} subprocess ran other code: {r['sources']}")
 
 
 def stats(values) -> str:
@@ -441,7 +467,8 @@ def compare(args) -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {platform.system()}, "
           f"python {platform.python_version()}, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}")
-    print(f"twin source (sha256): {sources()}")
+    print(f"twin source (sha256): {SOURCES}")
+    changed(memory)
     print(f"rates (hand-written, float32, last run): E {rates[cell_type == 0].mean():.2f} Hz, "
           f"I {rates[cell_type == 1].mean():.2f} Hz")
     print(f"check (float64, {CHECK_STEPS} steps, same weights and input): spikes identical "
@@ -461,11 +488,12 @@ def compare(args) -> None:
               f"{m['saved_mib']:10.1f} {m['saved_per_step_mib']:9.3f}")
     c, h = times["compiled"], times["hand"]
     ratio = float(np.median(total["compiled"]) / np.median(total["hand"]))
+    mc, mh = memory["compiled"], memory["hand"]
     print(f"  {'ratio compiled / hand':26s} {np.median(c[0]) / np.median(h[0]):26.2f}x "
           f"{np.median(c[1]) / np.median(h[1]):26.2f}x {ratio:9.2f}x "
-          f"{memory['compiled']['peak_delta_mib'] / memory['hand']['peak_delta_mib']:13.2f}x "
-          f"{memory['compiled']['saved_mib'] / memory['hand']['saved_mib']:9.2f}x "
-          f"{memory['compiled']['saved_per_step_mib'] / memory['hand']['saved_per_step_mib']:8.2f}x")
+          f"{mc['peak_delta_mib'] / mh['peak_delta_mib']:13.2f}x "
+          f"{mc['saved_mib'] / mh['saved_mib']:9.2f}x "
+          f"{mc['saved_per_step_mib'] / mh['saved_per_step_mib']:8.2f}x")
     within = ratio <= 1.2
     print(f"  compiled twin {'IS' if within else 'is NOT'} within 1.2x of the hand-written "
           f"version (forward + backward, medians: {np.median(total['compiled']):.3f} s "
@@ -500,7 +528,8 @@ def epoch(args) -> None:
           f"{first['n']} neurons, {first['n_synapses']} synapses, batch {first['batch']}, "
           f"dt {dt_s * 1e3:g} ms, epochs of {epoch_s:g} s ({epoch_steps} steps), {n_epochs} "
           f"epochs; float32, CPU, threads {first['threads']}")
-    print(f"twin source (sha256): {sources()}")
+    print(f"twin source (sha256): {SOURCES}")
+    changed(result)
     print(f"measured: forward + backward (rate loss) of the first {steps * dt_s:g} s ({steps} "
           f"steps) and {half * dt_s:g} s ({half} steps) of epoch 1, median of "
           f"{args.epoch_repeats} each, per side in a fresh process (warm-up {WARMUP_STEPS} "
