@@ -597,12 +597,13 @@ def epoch_figures(objective: SNNObjective, folder: Path) -> list:
     weights = objective.twin.recurrent_weights().cpu().numpy()
     draw(sp.connectivity_matrix, weights, names, folder / "connectivity_matrix.png")
     st, cells = np.nonzero(last["inputs"][0])
+    window = min(2.0, last["inputs"].shape[1] * dt_s)    # at most the epoch
     draw(sp.mitral_raster, st, cells, last["inputs"].shape[2], dt_s,
-         folder / "mitral_cell_spikes.png")
+         folder / "mitral_cell_spikes.png", window_s=window)
     ff = objective.twin.weight("w_in").detach().cpu().numpy()
     draw(sp.feedforward_connectivity, ff, names, folder / "feedforward_connectivity.png")
     st, nn = np.nonzero(last["spikes"][0])
-    draw(sp.spike_raster, st, nn, names, dt_s, folder / "spike_raster.png")
+    draw(sp.spike_raster, st, nn, names, dt_s, folder / "spike_raster.png", window_s=window)
     draw(sp.firing_rate_distribution, stats["rates_hz"], names,
          folder / "firing_rate_distribution.png", target_hz=rates_t)
     if last["v"] is not None and objective.record:
