@@ -896,7 +896,7 @@ def run_training(name: str, config, out_dir: Path, *, resume: bool, losses_for, 
     trainer = Trainer(twin, objective, trainer_config(config), out_dir, run_config=run_config,
                       resumable=RESUMABLE)
     if not resume:
-        print(f"Starting training from epoch 0...\nTarget firing rate: "
+        print("Starting training from epoch 0...\nTarget firing rate: "
               + ", ".join(f"{SHORT[c]} {r:g} Hz" for c, r in rate_targets_.items())
               + "\nTarget CV: " + ", ".join(f"{SHORT[c]} {v:g}" for c, v in cv_targets.items()),
               flush=True)

@@ -115,7 +115,7 @@ def teacher_for(config, model, connectome, ff, twin):
                 rates[cell] = float(rate)
             if np.isfinite(cv) and cv > 0:
                 cvs[cell] = float(cv)
-        print(f"teacher: " + ", ".join(f"{common.SHORT[c]} {rates[c]:.2f} Hz, CV {cvs[c]:.2f}"
+        print("teacher: " + ", ".join(f"{common.SHORT[c]} {rates[c]:.2f} Hz, CV {cvs[c]:.2f}"
                                       for c in common.CELL_TYPES)
               + f" (measured on {config.teacher.target_epochs} epoch(s) of held-out input)",
               flush=True)

@@ -35,9 +35,20 @@ def run(config, out, *extra, sets=()):
     return status, buffer.getvalue()
 
 
+class Done:
+    def __init__(self, returncode, stderr):
+        self.returncode, self.stderr = returncode, stderr
+
+
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "protocols.cli", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=300)
+    """``snnsuite ARGS`` in this process (a subprocess would import brian2 and torch again)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main(list(args))
+        except SystemExit as exc:
+            status = exc.code
+    return Done(status, err.getvalue())
 
 
 @pytest.fixture(scope="module")
