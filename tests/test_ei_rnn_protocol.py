@@ -243,6 +243,7 @@ def test_fit_to_a_known_teacher_exceeds_0_9(tmp_path):
     assert summary["decoding_accuracy"] > 0.9
 
 
+@pytest.mark.slow   # 48 s; the fast suite keeps the Ctrl+C and command-line resume checks
 def test_kill_9_then_resume_equals_a_straight_run(tmp_path):
     """SIGKILL mid-run (no chance to save): --resume replays from the last checkpoint, and the
     log and weights equal an uninterrupted run's, with no epoch lost or duplicated."""
