@@ -369,11 +369,10 @@ def spike_statistics(spikes: np.ndarray, cell_type: np.ndarray, dt_s: float) -> 
     owner = np.concatenate(isi_cell) if isi_cell else np.zeros(0, dtype=int)
     if isi.size:
         count = np.bincount(owner, minlength=n)
-        s1 = np.bincount(owner, weights=isi, minlength=n)
-        s2 = np.bincount(owner, weights=isi * isi, minlength=n)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = s1 / count
-            var = np.maximum(s2 / count - mean ** 2, 0)
+            mean = np.bincount(owner, weights=isi, minlength=n) / count
+            # two passes (deviations from each neuron's mean), not E[x^2] - E[x]^2
+            var = np.bincount(owner, weights=(isi - mean[owner]) ** 2, minlength=n) / count
             cv = np.where(count >= 2, np.sqrt(var) / mean, np.nan)
     fano = snn_plots.fano_per_neuron(np.concatenate(fano_counts, axis=0))
     out = {"rates_hz": rates, "cv": cv, "fano": fano, "isi_s": isi, "isi_neuron": owner,
