@@ -39,7 +39,9 @@ SIMULATION = {
                           "chunk_size)"),
     "epochs": Field("int", 500, low=1, doc="training epochs"),
     "accumulation_interval": Field("int", 5, low=1, doc="epochs whose gradients are summed "
-                                   "before one optimiser step; also the figure interval"),
+                                   "before one optimiser step"),
+    "report_interval": Field("int", 0, low=0, doc="epochs between the console block and the "
+                             "figures (0: the accumulation interval, as the study)"),
     "checkpoint_interval": Field("int", 50, low=1, doc="epochs between saves of "
                                  "checkpoints/checkpoint_latest.pt"),
     "batch_size": Field("int", 1, low=1, doc="independent input realisations per epoch"),
@@ -49,7 +51,7 @@ SIMULATION = {
                      "resumed run bit-identical to a straight one"),
     "record_neurons": Field("int", 6, low=0, high=64, doc="neurons whose membrane potential is "
                             "plotted every figure interval"),
-    "plots": Field("bool", True, doc="figures every accumulation interval"),
+    "plots": Field("bool", True, doc="figures every report interval"),
     "wandb": Field("str", "off", choices=("off", "offline", "online"),
                    doc="Weights & Biases logging (offline works without an account)"),
 }
@@ -418,6 +420,7 @@ class SNNObjective:
         self.needs_moments = needs_moments
         self.dt_s = float(config.simulation.dt)
         self.interval = config.simulation.accumulation_interval
+        self.report_every = config.simulation.report_interval or self.interval
         self.device = torch.device("cpu")
         self.epoch = 0
         self.state = None
@@ -506,7 +509,7 @@ class SNNObjective:
         if self.describe is not None:
             entry.update(self.describe(self, entry))
         self.history.append({k: v for k, v in entry.items() if isinstance(v, (int, float))})
-        if epoch % self.interval:
+        if epoch % self.report_every and epoch != self.config.simulation.epochs:
             return
         c = self.config
         lines = [f"Epoch {epoch}/{c.simulation.epochs}:"]
@@ -798,8 +801,9 @@ def translate_study_toml(data: dict, experiment: str) -> dict:
 
 
 # ----------------------------------------------------------------------------- the run
-RESUMABLE = ("simulation.epochs", "simulation.plots", "simulation.wandb", "simulation.threads",
-             "simulation.checkpoint_interval", "simulation.device")
+RESUMABLE = ("simulation.epochs", "simulation.plots", "simulation.report_interval",
+             "simulation.wandb", "simulation.threads", "simulation.checkpoint_interval",
+             "simulation.device")
 
 
 def trainer_config(config):

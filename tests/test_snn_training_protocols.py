@@ -19,6 +19,7 @@ FITTING = str(ROOT / "configs" / "fitting_activity_quick.yaml")
 TINY = ["network.n_neurons=40", "network.n_assemblies=2", "input.n_inputs=60",
         "input.p_excitatory=0.3", "input.firing_rate=20 Hz", "input.w_mean=1.0", "simulation.duration=0.2 s", "simulation.epochs=4",
         "simulation.accumulation_interval=2", "simulation.checkpoint_interval=2",
+        "simulation.report_interval=2",
         "simulation.record_neurons=2", "simulation.batch_size=1"]
 FIGURES = ("assembly_graph", "connectivity_matrix", "mitral_cell_spikes",
            "feedforward_connectivity", "spike_raster", "firing_rate_distribution",
@@ -134,7 +135,7 @@ def test_fitting_activity_end_to_end(tmp_path):
     (["network.n_neuron=40"], "unknown key"),
     (["targets.firing_rates=0 Hz"], "targets.firing_rates"),
     (["targets.firing_rates.excitatory=-1 Hz"], "targets.firing_rates.excitatory"),
-    (["simulation.checkpoint_interval=3"], "multiple of"),
+    (["simulation.accumulation_interval=2", "simulation.checkpoint_interval=3"], "multiple of"),
     (["simulation.duration=0.2001 s"], "whole number"),
 ])
 def test_bad_config_exits_2_with_one_line(tmp_path, sets, words):
@@ -242,39 +243,34 @@ def test_the_studys_toml_file_reads_into_the_same_config(tmp_path):
 
 @pytest.mark.slow
 def test_quick_homeostatic_training_moves_rate_and_cv_to_the_targets(tmp_path):
-    """The quick config (100 neurons, 40 epochs): the mean CV within 20% of its target, the
-    mean rate at least halfway from its start to its target, the loss halved.
-
-    The issue's criterion, the mean rate also within 20%, is not met: the rate undershoots
-    (0.7 Hz for a 1 Hz target, measured) because a third of the neurons fall silent and the
-    per-neuron rate loss gives silent neurons no gradient (docs/snn_training.md)."""
+    """The quick config (100 neurons, 40 epochs): the mean rate and the mean CV of the last 6
+    epochs within 20% of their targets (measured: 0.97 Hz for 1 Hz, CV 0.83 for 1.0), the
+    loss at most half its start, and most neurons active."""
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         status = main(["run", HOMEOSTATIC, "--out", str(tmp_path / "q"), "--set",
                        "simulation.plots=false"])
     assert status == 0, buffer.getvalue()
     data = load(tmp_path / "q" / "results.h5").point.data
-    late = slice(-6, None)       # the last three accumulation windows
+    late = slice(-6, None)       # the last 6 epochs
     start = float(np.mean(data["log_mean_rate"][:2]))
     rate = float(np.mean(data["log_mean_rate"][late]))
-    assert abs(rate - 1.0) < 0.5 * abs(start - 1.0), (start, rate)
+    assert start > 2.0 and abs(rate - 1.0) < 0.2, (start, rate)
     cv = float(np.mean(data["log_mean_cv"][late]))
     assert abs(cv - 1.0) < 0.2, cv
+    assert np.mean(data["log_active_fraction"][late]) > 0.8
     assert data["log_train_loss"][late].mean() < 0.5 * data["log_train_loss"][:2].mean()
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="not met yet (measured, docs/snn_training.md): after 30 epochs the "
-                   "per-type rates overshoot below the teacher's (-18% E, -12% I) and the weight "
-                   "correlation drifts from 0.685 to 0.678", strict=False)
 def test_fitting_recovers_the_teachers_rates_and_weights(tmp_path):
-    """The quick fit: per-type rates within 10% of the teacher's, and the learned weights
-    correlate better with the teacher's than the perturbed start did."""
+    """The quick fit (30 epochs): per-type rates within 10% of the teacher's over the last 6
+    epochs, and the learned weights correlate better with the teacher's than the perturbed
+    start did (measured: 0.685 -> 0.696, late rate errors +1% E, +3% I)."""
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         status = main(["run", FITTING, "--out", str(tmp_path / "f"), "--set",
-                       "simulation.plots=false", "--set",
-                       "hyperparameters.loss_weight.van_rossum=0.05"])
+                       "simulation.plots=false"])
     assert status == 0, buffer.getvalue()
     point = load(tmp_path / "f" / "results.h5").point
     late = slice(-6, None)
