@@ -71,6 +71,7 @@ optimiser and figures are not timed.
     python benchmarks/snn.py --quick          # 200 neurons, 0.2 s (under a minute)
     python benchmarks/snn.py --epoch          # piece of a homeostatic epoch, extrapolated
     python benchmarks/snn.py --quick --index-input   # hand-written indexes drive_in[:, t] too
+    python benchmarks/snn.py --layouts        # the twin's sparse vs dense weights, 200-5000 neurons
     python benchmarks/snn.py --neurons 2000 --duration-ms 500 --repeats 5 --threads 2
 """
 from __future__ import annotations
@@ -276,10 +277,12 @@ def homeostatic_network(duration_ms: float):
     return config, model, net, ff, torch.as_tensor(x)
 
 
-def make_pair_side(side, model, net, ff, dt_ms, surrogate_scale, dtype, index_input=False):
+def make_pair_side(side, model, net, ff, dt_ms, surrogate_scale, dtype, index_input=False,
+                   layout="sparse"):
     """(module, call: inputs -> spikes) of one side."""
     if side == "compiled":
-        twin = COBATwin(model, net, ff, dt_ms, surrogate_scale=surrogate_scale, dtype=dtype)
+        twin = COBATwin(model, net, ff, dt_ms, surrogate_scale=surrogate_scale, dtype=dtype,
+                        layout=layout)
         return twin, lambda x: twin(x, moments=False).spikes
     plain = PlainCOBA(model, net, ff, dt_ms, surrogate_scale=surrogate_scale, dtype=dtype,
                       index_input=index_input)
@@ -576,6 +579,50 @@ def epoch(args) -> None:
 
 
 # ============================================================================ main
+def layouts(args) -> None:
+    """The twin's two weight layouts on the same networks: forward + backward, interleaved."""
+    sizes = [(200, 200.0, 4), (1000, 500.0, 4)] if not args.quick else [(200, 100.0, 4)]
+    cases = [("bench", n, ms, b) for n, ms, b in sizes]
+    if not args.quick:
+        cases.append(("homeostatic", 5000, 200.0, 1))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), float32, CPU; "
+          f"medians of {args.repeats} forward + backward runs per layout, alternated")
+    print(f"{'network':<34} {'sparse s':>9} {'dense s':>9} {'dense/sparse':>13} "
+          f"{'weight MB sparse/dense':>23}")
+    for kind, n, ms, batch in cases:
+        if kind == "bench":
+            steps = int(round(ms / DT_MS))
+            model, net, ff, x = bench_network(n, steps, batch)
+            label = f"{n} neurons, p {P_CONNECT}, batch {batch}, {ms:g} ms"
+            scale = 100.0
+        else:
+            config, model, net, ff, x = homeostatic_network(ms)
+            label = f"default homeostatic (5000), {ms:g} ms"
+            scale = config.hyperparameters.surrogate_scale
+        times = {"sparse": [], "dense": []}
+        spikes, sizes_mb = {}, {}
+        twins = {}
+        for layout in times:
+            twins[layout], call = make_pair_side("compiled", model, net, ff, DT_MS, scale,
+                                                 torch.float32, layout=layout)
+            sizes_mb[layout] = sum(p.numel() * p.element_size()
+                                   for p in twins[layout].parameters()) / 2**20
+            forward_backward(twins[layout], call, x, DT_MS)          # warm-up
+        for _ in range(args.repeats):
+            for layout in times:
+                twin = twins[layout]
+                fwd, bwd, spikes[layout] = forward_backward(
+                    twin, lambda inputs, t=twin: t(inputs, moments=False).spikes, x, DT_MS)
+                times[layout].append(fwd + bwd)
+        same = float((spikes["sparse"] != spikes["dense"]).float().mean())
+        ts, td = (float(np.median(times[k])) for k in ("sparse", "dense"))
+        print(f"{label:<34} {ts:9.2f} {td:9.2f} {td / ts:12.2f}x "
+              f"{sizes_mb['sparse']:>11.1f} / {sizes_mb['dense']:<9.1f}"
+              + (f"  (spikes differ at {same:.1e} of entries: float32 sum order)" if same else ""))
+    print("weight MB: the learned log-weights; their gradients and Adam's two moments are "
+          "3 more copies of the same size, and checkpoints hold all four")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--neurons", type=int, default=1000)
@@ -590,6 +637,9 @@ def main():
                         help="simulated piece of the epoch (--epoch)")
     parser.add_argument("--epoch-repeats", type=int, default=2,
                         help="forward + backward runs per side (--epoch)")
+    parser.add_argument("--layouts", action="store_true",
+                        help="the twin's sparse vs dense weight layouts instead (200, 1000 and "
+                             "the default 5000 neurons; --quick: 200 only)")
     parser.add_argument("--index-input", action="store_true",
                         help="hand-written side indexes drive_in[:, t] every step, as the twin")
     parser.add_argument("--child-half", action="store_true", help=argparse.SUPPRESS)
@@ -604,7 +654,9 @@ def main():
     torch.set_num_threads(args.threads)
     if args.quick:
         args.neurons, args.duration_ms = 200, 200.0
-    if args.epoch:
+    if args.layouts:
+        layouts(args)
+    elif args.epoch:
         epoch(args)
     else:
         compare(args)

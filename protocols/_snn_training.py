@@ -47,6 +47,10 @@ SIMULATION = {
     "batch_size": Field("int", 1, low=1, doc="independent input realisations per epoch"),
     "seed": Field("int", 42, low=0, doc="seed of the network, the inputs and torch"),
     "device": Field("str", "cpu", choices=("auto", "cpu", "cuda"), doc="torch device"),
+    "weight_layout": Field("str", "auto", choices=("auto", "sparse", "dense"),
+                           doc="the twin's weights: one per synapse (sparse) or a masked dense "
+                               "matrix, the same numbers; auto: sparse from 2000 neurons on, "
+                               "where it is faster (benchmarks/snn.py --layouts)"),
     "threads": Field("int", 1, low=0, doc="torch CPU threads (0: torch's default); 1 makes a "
                      "resumed run bit-identical to a straight one"),
     "record_neurons": Field("int", 6, low=0, high=64, doc="neurons whose membrane potential is "
@@ -326,13 +330,16 @@ def estimate_memory(config, jobs=None) -> tuple[float, str]:
     About 40 float32 values per neuron and step are kept for back-propagation
     (the compiled update's intermediates, seven state variables, spikes and
     their surrogate inputs); weights with their gradients and Adam moments
-    are 4 dense copies per presynaptic type.
+    are 4 copies: dense ``n x (n + n_inputs)``, or (sparse layout) one value and one
+    index per synapse, taken as at most 10% of the pairs.
     """
     s = config.simulation
     n = config.network.n_neurons if config.network.connectome == "assembly" else 5000
     steps = n_steps(config)
     graph = 40 * 4.0 * s.batch_size * steps * n
     weights = 4 * 4.0 * n * (n + config.input.n_inputs)
+    if s.weight_layout == "sparse" or (s.weight_layout == "auto" and n >= 2000):
+        weights *= 0.1 * 3 / 2           # 10% of the pairs; an int64 index beside each value
     detail = (f"{s.batch_size} x {steps} steps x {n} neurons kept for back-propagation "
               f"({graph / 2**30:.1f} GiB); shorten simulation.duration or use fewer neurons")
     return 600 * 2**20 + graph + weights, detail
@@ -825,7 +832,8 @@ def make_twin(config, model, connectome, ff, *, learn=None):
     h = config.hyperparameters
     learn = learn or h.optimise
     return COBATwin(model, connectome, ff, float(config.simulation.dt / 1e-3),
-                    surrogate_scale=h.surrogate_scale, learn=learn)
+                    surrogate_scale=h.surrogate_scale, learn=learn,
+                    layout=config.simulation.weight_layout)
 
 
 def check_resume(out_dir: Path, name: str, resume: bool) -> None:

@@ -90,11 +90,11 @@ def teacher_for(config, model, connectome, ff, twin):
     teacher = common.make_twin(config, model, connectome, ff, learn="none")
     sigma = config.teacher.weight_perturbation
     rng = stream(config.simulation.seed, block=0, purpose="perturbation")
-    with torch.no_grad():
-        for name, param in twin.named_parameters():
-            noise = torch.as_tensor(rng.standard_normal(tuple(param.shape)), dtype=param.dtype)
-            mask = getattr(twin, name.replace("log_", "mask_"))
-            param.add_(sigma * noise * mask)
+    learned = {name for name, _ in twin.named_parameters()}
+    for name in twin.weight_names():        # one number per synapse: the same in both layouts
+        if f"log_{name}" in learned:
+            count = twin.synapse_log_weights(name).numel()
+            twin.add_to_log_weights_(name, sigma * rng.standard_normal(count))
     extra = {"teacher_weights": teacher.recurrent_weights(),
              "initial_weight_correlation": weight_correlation(twin, teacher)}
     rates, cvs = common.per_type_targets(config)

@@ -158,9 +158,11 @@ def test_surrogate_gradient_shape():
     assert float(x.grad.max()) == pytest.approx(1.0, abs=1e-4)  # peak 1 at threshold
 
 
-def test_gradients_reach_every_weight_type_and_dale_holds(network):
+@pytest.mark.parametrize("layout", ["sparse", "dense"])
+def test_gradients_reach_every_weight_type_and_dale_holds(network, layout):
     net, ff, spikes = network
-    twin = COBATwin(coba.default_model(), net, ff, DT_MS, learn="weights")
+    twin = COBATwin(coba.default_model(), net, ff, DT_MS, learn="weights", layout=layout)
+    synapses = {name: twin.weight(name).detach() > 0 for name in ("w_0", "w_1", "w_in")}
     optimiser = torch.optim.Adam(twin.parameters(), lr=0.5)
     inputs = torch.as_tensor(spikes[:100])[None]
     for _ in range(2):
@@ -172,13 +174,39 @@ def test_gradients_reach_every_weight_type_and_dale_holds(network):
             assert float(p.grad.abs().sum()) > 0, f"no gradient reaches {name}"
         optimiser.step()
         optimiser.zero_grad()
-    for name in ("w_0", "w_1", "w_in"):
+    for name, mask in synapses.items():
         w = twin.weight(name)
-        mask = getattr(twin, f"mask_{name}")
         assert (w[mask] > 0).all() and (w[~mask] == 0).all(), name
     # inhibitory cells drive only GABA_A, excitatory ones only AMPA and NMDA
     names = {name for _, t, inc in twin.sources for name in inc if t == 1}
     assert names == {"GABA_A"}
+
+
+def test_sparse_and_dense_layouts_are_the_same_network(network):
+    """Same spikes, and the same gradients of every synapse, from both weight layouts
+    (float64; only the order of the sums differs)."""
+    net, ff, spikes = network
+    inputs = torch.as_tensor(spikes[:400])[None].repeat(2, 1, 1)
+    grads, outs = {}, {}
+    for layout in ("sparse", "dense"):
+        twin = COBATwin(coba.default_model(), net, ff, DT_MS, learn="weights", layout=layout,
+                        dtype=torch.float64)
+        out = twin(inputs)
+        ((out.spikes.sum(1) / 0.2 - 5.0) ** 2).mean().backward()
+        outs[layout] = out.spikes.detach()
+        grads[layout] = {name: twin.weight(name).detach() for name in twin.weight_names()}
+        for name in twin.weight_names():
+            log_w = getattr(twin, f"log_{name}")
+            grads[layout][name] = (log_w.grad if layout == "sparse"
+                                   else log_w.grad[getattr(twin, f"mask_{name}")])
+            dense = twin.weight(name).detach()
+            assert torch.allclose(twin.synapse_log_weights(name), dense[dense > 0].log(),
+                                  rtol=0, atol=1e-12), name
+    assert outs["sparse"].sum() > 100
+    assert torch.equal(outs["sparse"], outs["dense"])
+    for name, g in grads["sparse"].items():
+        assert float(g.abs().sum()) > 0, name
+        assert torch.allclose(g, grads["dense"][name], rtol=1e-9, atol=1e-12), name
 
 
 def test_state_carries_across_calls(network):

@@ -22,9 +22,26 @@ mV for inhibitory cells) and ``beta = surrogate_scale`` (default 100): so
 integral and a 22 (15) times narrower, higher peak.
 
 Weights: only existing synapses exist as parameters and their signs are fixed
-by the presynaptic type (Dale): a strength is ``exp(log_w)`` over the
-connectome's mask (masked dense; non-synapses have no weight and get no
-gradient), so it stays positive whatever the optimiser does.
+by the presynaptic type (Dale): a strength is ``exp(log_w)``, so it stays
+positive whatever the optimiser does.  Two layouts hold the same numbers:
+
+- ``layout="sparse"``: one log-weight per synapse, in the
+  connectome's row-major (CSR) order.  A step's drive gathers the rows of the
+  neurons that fired (a handful) and scatters them onto their targets; the
+  backward multiplies the output gradient by the CSR matrix (``nnz`` work,
+  not ``n_pre * n``); the weight gradient is collected from the spikes' rows
+  only (:class:`SparseDrive`).
+- ``layout="dense"``: a ``[n_pre, n]`` log-weight matrix over the
+  connectome's mask (non-synapses have no weight and get no gradient)
+  (:class:`RecurrentDrive`).
+
+``layout="auto"`` (the default) takes the dense layout below
+``AUTO_SPARSE_NEURONS`` (2000) neurons and the sparse one from there on:
+``benchmarks/snn.py --layouts`` measured the dense layout 1.2x faster at 200
+neurons and 1.06x at 1000 (the sparse step's gathers cost a few small
+operations each), the sparse one 2.8x faster at the default 5000 neurons, with
+36x less memory in the parameters, gradients, Adam moments and checkpoints
+(docs/performance.md).
 
 State (``TwinState``) carries from one call to the next, so a long run can be
 simulated in pieces, and is detached by the caller between epochs.
@@ -38,7 +55,13 @@ import torch
 
 from training.compiler import compile_model, twin_value
 
-__all__ = ["SuperSpike", "TwinState", "TwinOutput", "COBATwin", "export_to_brian2"]
+__all__ = ["SuperSpike", "TwinState", "TwinOutput", "COBATwin", "export_to_brian2", "LAYOUTS"]
+
+#: weight layouts of :class:`COBATwin` ("auto": sparse from AUTO_SPARSE_NEURONS neurons on)
+LAYOUTS = ("auto", "sparse", "dense")
+#: below this many neurons the dense layout is faster (benchmarks/snn.py --layouts: 0.8x at
+#: 200 neurons, 0.94x at 1000, 2.8x faster sparse at the default 5000)
+AUTO_SPARSE_NEURONS = 2000
 
 
 class SuperSpike(torch.autograd.Function):
@@ -108,6 +131,78 @@ class RecurrentDrive(torch.autograd.Function):
         return grad_s, grad_w, None, None
 
 
+def _row_positions(crow: torch.Tensor, rows: torch.Tensor):
+    """For presynaptic rows ``rows`` [m] of a CSR structure: ``(owner, pos)``, the index into
+    ``rows`` and the synapse index of every synapse of those rows (row by row)."""
+    starts = crow[rows]
+    lengths = crow[rows + 1] - starts
+    owner = torch.repeat_interleave(torch.arange(rows.numel(), device=rows.device), lengths)
+    offsets = torch.cumsum(lengths, 0) - lengths
+    pos = starts[owner] + torch.arange(owner.numel(), device=rows.device) - offsets[owner]
+    return owner, pos
+
+
+class _SparseWeights(NamedTuple):
+    """One presynaptic type's synapses in CSR order, and the matrix for the backward."""
+    crow: torch.Tensor            # [n_pre + 1]
+    col: torch.Tensor             # [nnz] postsynaptic neuron of each synapse
+    n_post: int
+    matrix: torch.Tensor          # CSR [n_pre, n_post] of the strengths (detached)
+
+
+class _SparseBank:
+    """Synapse indices and gradient contributions of every step of one forward pass."""
+
+    def __init__(self):
+        self.pos, self.values = [], []
+
+
+class SparseDrive(torch.autograd.Function):
+    """``s @ W`` for one step with ``W`` given by its synapses (CSR order).
+
+    Forward: the rows of the neurons that fired are gathered and scattered onto
+    their targets (work: the spikes' out-degree).  Backward: ``grad_s = grad
+    @ W^T`` as one CSR product (``nnz`` work), and the gradient of each synapse
+    ``sum_t s_t[pre] grad_t[post]`` from the steps' spikes only, kept in a bank and
+    summed into one ``[nnz]`` tensor at the first step (the last one autograd
+    reaches).
+    """
+
+    @staticmethod
+    def forward(ctx, s, values, weights: _SparseWeights, bank, first: bool):
+        b, j = s.nonzero(as_tuple=True)
+        owner, pos = _row_positions(weights.crow, j)
+        sv = s[b, j]
+        drive = torch.zeros(s.shape[0], weights.n_post, dtype=s.dtype, device=s.device)
+        if pos.numel():
+            drive.index_put_((b[owner], weights.col[pos]), values[pos] * sv[owner],
+                             accumulate=True)
+        ctx.weights, ctx.bank, ctx.first = weights, bank, first
+        ctx.n_values = values.numel()
+        ctx.save_for_backward(b[owner], pos, sv[owner])
+        return drive
+
+    @staticmethod
+    def backward(ctx, grad):
+        b, pos, sv = ctx.saved_tensors
+        weights, bank = ctx.weights, ctx.bank
+        grad_values = None
+        if ctx.needs_input_grad[1]:
+            if pos.numel():
+                bank.pos.append(pos)
+                bank.values.append(sv * grad[b, weights.col[pos]])
+            if ctx.first:
+                grad_values = torch.zeros(ctx.n_values, dtype=grad.dtype, device=grad.device)
+                if bank.pos:
+                    grad_values.index_add_(0, torch.cat(bank.pos), torch.cat(bank.values))
+                bank.pos.clear()
+                bank.values.clear()
+        grad_s = None
+        if ctx.needs_input_grad[0]:
+            grad_s = torch.sparse.mm(weights.matrix, grad.transpose(0, 1)).transpose(0, 1)
+        return grad_s, grad_values, None, None, None
+
+
 class TwinState(NamedTuple):
     values: dict                  # integrated variables: v (mV), conductance components (nS)
     since_spike: torch.Tensor     # int64 [batch, n]: steps since the last spike
@@ -137,24 +232,32 @@ class COBATwin(torch.nn.Module):
         ``beta`` of the fast sigmoid, per threshold gap (see module docstring).
     learn : {"weights", "recurrent", "feedforward", "none"}
         Which weights are parameters.
+    layout : {"auto", "sparse", "dense"}
+        One log-weight per synapse (CSR order), or a masked dense matrix (module docstring);
+        ``auto``: sparse from ``AUTO_SPARSE_NEURONS`` neurons on.
     dtype : torch dtype (float32 for training; float64 for the equivalence test)
     """
 
     def __init__(self, model, connectome, ff_weights, dt_ms: float, *,
                  surrogate_scale: float = 100.0, learn: str = "weights",
-                 dtype=torch.float32):
+                 layout: str = "auto", dtype=torch.float32):
         super().__init__()
         import scipy.sparse as sp
 
         if learn not in ("weights", "recurrent", "feedforward", "none"):
             raise ValueError(f"learn must be weights, recurrent, feedforward or none, got "
                              f"{learn!r}")
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         if not surrogate_scale > 0:
             raise ValueError(f"surrogate_scale must be positive, got {surrogate_scale!r}")
         self.model = model
         self.dt_ms = float(dt_ms)
         self.surrogate_scale = float(surrogate_scale)
         self.learn = learn
+        if layout == "auto":
+            layout = "sparse" if connectome.n >= AUTO_SPARSE_NEURONS else "dense"
+        self.layout = layout
         self.step_fn = compile_model(model, self.dt_ms)
         cell_type = np.asarray(connectome.cell_type)
         self.n = int(connectome.n)
@@ -172,29 +275,42 @@ class COBATwin(torch.nn.Module):
             raise ValueError("every cell type needs v_th > E_L (the surrogate's threshold gap)")
         self.register_buffer("gap", torch.as_tensor(gap, dtype=dtype))
         weights = sp.csr_matrix(connectome.weights)
+        self.shapes = {}     # name -> (n_pre, n_post)
         self.sources = []    # (name, rows or None, {synapse: k in nS})
         for t, cell in enumerate(model.cell_types):
             rows = np.flatnonzero(cell_type == t)
             self.register_buffer(f"rows_{t}", torch.as_tensor(rows.astype(np.int64)))
-            self._add_weights(f"w_{t}", weights[rows].toarray(), dtype,
-                              learn in ("weights", "recurrent"))
+            self._add_weights(f"w_{t}", weights[rows], dtype, learn in ("weights", "recurrent"))
             self.sources.append((cell.name, t, {k: twin_value(v) for k, v in
                                                 model.increments(cell).items()}))
         ff = sp.csr_matrix(ff_weights)
         if ff.shape[1] != self.n:
             raise ValueError(f"ff_weights has {ff.shape[1]} columns for {self.n} neurons")
         self.n_inputs = int(ff.shape[0])
-        self._add_weights("w_in", ff.toarray(), dtype, learn in ("weights", "feedforward"))
+        self._add_weights("w_in", ff, dtype, learn in ("weights", "feedforward"))
         self.input_increments = {k: twin_value(v) for k, v in
                                  model.increments(model.input_type).items()}
 
-    def _add_weights(self, name: str, dense: np.ndarray, dtype, trainable: bool) -> None:
-        if np.any(dense < 0) or not np.all(np.isfinite(dense)):
+    def _add_weights(self, name: str, matrix, dtype, trainable: bool) -> None:
+        import scipy.sparse as sp
+
+        matrix = sp.csr_matrix(matrix, dtype=np.float64)
+        if np.any(matrix.data < 0) or not np.all(np.isfinite(matrix.data)):
             raise ValueError(f"{name}: weights must be finite and non-negative (Dale's law: the "
                              "sign is the presynaptic type's)")
-        mask = dense > 0
-        log_w = np.where(mask, np.log(np.where(mask, dense, 1.0)), 0.0)
-        self.register_buffer(f"mask_{name}", torch.as_tensor(mask))
+        matrix.eliminate_zeros()
+        matrix.sum_duplicates()
+        matrix.sort_indices()
+        self.shapes[name] = matrix.shape
+        if self.layout == "sparse":
+            self.register_buffer(f"crow_{name}", torch.as_tensor(matrix.indptr.astype(np.int64)))
+            self.register_buffer(f"col_{name}", torch.as_tensor(matrix.indices.astype(np.int64)))
+            log_w = np.log(matrix.data)
+        else:
+            dense = matrix.toarray()
+            mask = dense > 0
+            log_w = np.where(mask, np.log(np.where(mask, dense, 1.0)), 0.0)
+            self.register_buffer(f"mask_{name}", torch.as_tensor(mask))
         tensor = torch.as_tensor(log_w, dtype=dtype)
         if trainable:
             setattr(self, f"log_{name}", torch.nn.Parameter(tensor))
@@ -203,9 +319,44 @@ class COBATwin(torch.nn.Module):
 
     # -- weights
     def weight(self, name: str) -> torch.Tensor:
-        """The strengths ``exp(log_w)`` on the mask, 0 elsewhere: ``w_0``, ``w_1``, ``w_in``."""
+        """The strengths ``exp(log_w)`` as a dense ``[n_pre, n_post]`` matrix, 0 where there is
+        no synapse: ``w_0``, ``w_1``, ``w_in`` (differentiable)."""
         log_w = getattr(self, f"log_{name}")
+        if self.layout == "sparse":
+            return self._sparse(name, log_w.exp()).to_dense()
         return torch.where(getattr(self, f"mask_{name}"), log_w.exp(), torch.zeros_like(log_w))
+
+    def _sparse(self, name: str, values: torch.Tensor) -> torch.Tensor:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)    # torch: "CSR support is in beta"
+            return torch.sparse_csr_tensor(getattr(self, f"crow_{name}"),
+                                           getattr(self, f"col_{name}"), values,
+                                           size=self.shapes[name])
+
+    def synapse_log_weights(self, name: str) -> torch.Tensor:
+        """The log-weights of the synapses of ``name``, one per synapse in row-major (CSR)
+        order, whatever the layout (a copy)."""
+        log_w = getattr(self, f"log_{name}")
+        if self.layout == "sparse":
+            return log_w.detach().clone()
+        return log_w.detach()[getattr(self, f"mask_{name}")]
+
+    @torch.no_grad()
+    def add_to_log_weights_(self, name: str, delta) -> None:
+        """Add ``delta`` (one number per synapse, row-major order) to the log-weights of
+        ``name``: the same change in both layouts."""
+        log_w = getattr(self, f"log_{name}")
+        delta = torch.as_tensor(delta, dtype=log_w.dtype, device=log_w.device)
+        if self.layout == "sparse":
+            log_w.add_(delta)
+        else:
+            log_w[getattr(self, f"mask_{name}")] += delta
+
+    def weight_names(self) -> list:
+        """``w_0``, ``w_1``, ... (one per presynaptic cell type) and ``w_in``."""
+        return [f"w_{t}" for t in range(self.n_types)] + ["w_in"]
 
     def recurrent_weights(self) -> torch.Tensor:
         """All recurrent strengths as one [n_pre, n_post] tensor (detached)."""
@@ -251,12 +402,11 @@ class COBATwin(torch.nn.Module):
         constants = self.constants()
         step, beta = self.step_fn, self.surrogate_scale
         refractory = step.refractory
-        weights = [(self.weight(f"w_{t}"), getattr(self, f"rows_{t}"), inc)
+        sparse = self.layout == "sparse"
+        weights = [(self._drive_weights(f"w_{t}"), getattr(self, f"rows_{t}"), inc)
                    for _, t, inc in self.sources]
-        w_in = self.weight("w_in")
-        # input drive of every step at once: one sparse matmul (input spikes are rare)
-        flat = inputs.reshape(batch * n_steps, self.n_inputs).to(dtype).to_sparse()
-        drive_in = torch.sparse.mm(flat, w_in).reshape(batch, n_steps, self.n)
+        drive_in = self._input_drive(inputs.reshape(batch * n_steps, self.n_inputs).to(dtype))
+        drive_in = drive_in.reshape(batch, n_steps, self.n)
         # one view per step, made once: indexing drive_in[:, n] inside the loop would make
         # every step's backward fill and add a gradient of the whole [batch, n_steps, n]
         # drive (a backward quadratic in n_steps); unbind's backward stacks them once
@@ -264,7 +414,7 @@ class COBATwin(torch.nn.Module):
         record = None if record_v is None else (slice(None) if record_v == "all"
                                                  else torch.as_tensor(record_v))
         spikes, traces = [], []
-        v_sum = torch.zeros(batch, self.n, dtype=dtype, device=w_in.device)
+        v_sum = torch.zeros(batch, self.n, dtype=dtype, device=self.c_v_th.device)
         v_sq_sum = torch.zeros_like(v_sum)
         # per synapse type: which drives add to it, and by how much (nS per unit weight)
         by_synapse = {}
@@ -272,7 +422,7 @@ class COBATwin(torch.nn.Module):
             for syn, k in increments.items():
                 by_synapse.setdefault(syn, []).append((index, k))
         input_by_synapse = dict(self.input_increments)
-        banks = [_WeightGradient() for _ in weights]
+        banks = [_SparseBank() if sparse else _WeightGradient() for _ in weights]
         for n in range(n_steps):
             since = since + 1
             active = since >= self.ref_steps                              # not refractory
@@ -286,8 +436,9 @@ class COBATwin(torch.nn.Module):
                 v_sq_sum = v_sq_sum + v * v
             x = step.threshold(values, constants) / self.gap
             s = SuperSpike.apply(x, beta, active)
-            drives = [RecurrentDrive.apply(s[:, rows], w, bank, n == 0)   # one matmul per
-                      for (w, rows, _), bank in zip(weights, banks)]      # source type
+            drives = [SparseDrive.apply(s[:, rows], w[0], w[1], bank, n == 0) if sparse
+                      else RecurrentDrive.apply(s[:, rows], w, bank, n == 0)   # one product
+                      for (w, rows, _), bank in zip(weights, banks)]           # per source type
             for syn, terms in by_synapse.items():                  # per-synapse-type scaling
                 increment = None
                 for index, k in terms:
@@ -312,9 +463,31 @@ class COBATwin(torch.nn.Module):
         v_out = torch.stack(traces, dim=1) if record is not None else None
         return TwinOutput(out_spikes, v_out, v_sum, v_sq_sum, TwinState(values, since))
 
+    def _drive_weights(self, name: str):
+        """What a step's drive needs: the dense masked strengths, or (sparse) the synapses'
+        strengths and their CSR structure with a detached matrix for the backward."""
+        if self.layout == "dense":
+            return self.weight(name)
+        values = getattr(self, f"log_{name}").exp()
+        return values, _SparseWeights(getattr(self, f"crow_{name}"), getattr(self, f"col_{name}"),
+                                      self.shapes[name][1], self._sparse(name, values.detach()))
+
+    def _input_drive(self, flat: torch.Tensor) -> torch.Tensor:
+        """``flat @ W_in`` for the input spikes of every step at once ([rows, n_inputs]): the
+        input spikes are rare, so only their rows of ``W_in`` are touched."""
+        if self.layout == "dense":
+            return torch.sparse.mm(flat.to_sparse(), self.weight("w_in"))
+        r, j = flat.nonzero(as_tuple=True)
+        owner, pos = _row_positions(self.crow_w_in, j)
+        values = self.log_w_in.exp()
+        drive = torch.zeros(flat.shape[0], self.n, dtype=flat.dtype, device=flat.device)
+        return drive.index_put((r[owner], self.col_w_in[pos]),
+                               values[pos] * flat[r, j][owner], accumulate=True)
+
     def extra_repr(self) -> str:
         return (f"n={self.n}, n_inputs={self.n_inputs}, dt={self.dt_ms} ms, "
-                f"surrogate_scale={self.surrogate_scale} per threshold gap, learn={self.learn}")
+                f"surrogate_scale={self.surrogate_scale} per threshold gap, learn={self.learn}, "
+                f"layout={self.layout}")
 
 
 def export_to_brian2(twin: COBATwin, *, cell_type=None):
