@@ -6,6 +6,7 @@ Usage::
     snnsuite run configs/chaos_quick.yaml            # results in results/chaos_quick/
     snnsuite run configs/heterogeneity_grid.yaml --backend cpp --jobs 2 --out results/grid1
     snnsuite run configs/heterogeneity_grid.yaml --out results/grid1 --resume
+    snnsuite run configs/heterogeneity_grid.yaml --out results/grid1 --max-cores 4
     snnsuite run configs/chaos.yaml --set network.n_neurons=2000 --set network.tau_m="10 ms"
     snnsuite report results/grid1/results.h5         # figures + report.md again
     snnsuite export results/grid1/results.h5 --format pickle   # the study's pickle + summary
@@ -30,6 +31,10 @@ Exit status, always with at most one line on stderr and no traceback:
 - 1: a run that started and failed inside Brian2, torch or the suite; the
   traceback is appended to the run folder's ``error.log``, finished work is
   kept and ``--resume`` continues;
+- 3: stopped by a resource guard (:mod:`protocols.guards`: the CPU at
+  ``resources.temperature_stop``, or too little free memory); the points that
+  were running finished and were written, and the message gives the command
+  that resumes the run;
 - 130 (Ctrl+C) and 143 (SIGTERM): stopped; parallel workers stop too;
   ``--resume`` continues.
 
@@ -58,7 +63,10 @@ module path, imported only when needed) that provides:
     ``cuda``; ``jobs`` a positive int or ``None`` (the protocol's default);
     ``resume`` a bool.  Returns the path of the result file it wrote
     (normally ``out_dir / "results.h5"``).  User mistakes are raised as
-    ``UsageError``.
+    ``UsageError``; a stop of its resource guard as
+    :class:`protocols.guards.Stopped`.  ``--max-cores N`` reaches it as the
+    config key ``<section>.max_cores`` of its ``SCHEMA`` (a protocol without
+    one refuses the option).
 ``report(results_path, out_dir) -> None``
     Writes ``out_dir/figures/`` and ``out_dir/report.md`` from a result file
     alone (it may return the report's path).
@@ -79,6 +87,7 @@ import ast
 import errno
 import importlib
 import importlib.util
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -205,7 +214,10 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
                              "(e.g. network.n_neurons=2000, network.tau_m='10 ms'); repeatable")
     parser.add_argument("--jobs", metavar="N", type=_positive_int, default=None,
                         help="parallel worker processes (default: the protocol's, "
-                             "all cores for grids)")
+                             "all cores for grids, at most --max-cores)")
+    parser.add_argument("--max-cores", metavar="N", type=_positive_int, default=None,
+                        help="at most N worker processes (overrides the config's max_cores; "
+                             "default: all cores but one on machines with more than 2)")
     parser.add_argument("--backend", choices=BACKENDS, default="runtime",
                         help="Brian2 back-end (default: runtime)")
     parser.add_argument("--resume", action="store_true",
@@ -248,6 +260,7 @@ def _cmd_list(args) -> int:
 def _run_protocol(args, *, expected: str | None = None) -> int:
     """Shared by ``snnsuite run`` and ``python -m protocols.<name>``."""
     from protocols import outdir, resources
+    from protocols.guards import Stopped
 
     # 1. the protocol named by the config, and the whole config checked against it
     experiment = read_experiment(args.config, default=expected)  # a TOML file may omit it
@@ -256,7 +269,10 @@ def _run_protocol(args, *, expected: str | None = None) -> int:
                           f"got {experiment!r}; this command runs experiment {expected!r} "
                           f"(use: snnsuite run {args.config})")
     module = _import_protocol(experiment, str(args.config))
-    config = load_config(args.config, module.SCHEMA, args.overrides, experiment=experiment,
+    overrides = list(args.overrides)
+    if args.max_cores is not None:  # the config's core limit, set from the command line
+        overrides.append(f"{_core_limit_key(module.SCHEMA, experiment)}={args.max_cores}")
+    config = load_config(args.config, module.SCHEMA, overrides, experiment=experiment,
                          translate=getattr(module, "translate_toml", None))
     _drop_brian_debug_files()
     if hasattr(module, "validate"):  # checks across keys, still before any simulation
@@ -289,6 +305,9 @@ def _run_protocol(args, *, expected: str | None = None) -> int:
         report_path = module.report(results_path, out_dir)
     except (KeyboardInterrupt, *_user_errors()):
         raise
+    except Stopped as exc:
+        raise RunStopped(f"{exc}; the finished points are kept in {_shown(out_dir)}; resume "
+                         f"with: {_resume_command(args, out_dir)}") from exc
     except OSError as exc:
         if _environment_problem(exc):
             raise
@@ -305,6 +324,32 @@ def _run_protocol(args, *, expected: str | None = None) -> int:
 
 class RunFailed(Exception):
     """A run that started and failed for a reason that is not the input's (exit 1)."""
+
+
+class RunStopped(Exception):
+    """A run stopped by its resource guard, its finished points kept (exit 3)."""
+
+
+def _core_limit_key(schema: dict, experiment: str) -> str:
+    """The dotted config key that ``--max-cores`` sets (``grid.max_cores``)."""
+    for section, fields in schema.items():
+        if "max_cores" in fields:
+            return f"{section}.max_cores"
+    raise UsageError(f"--max-cores: the {experiment} experiment starts no worker processes to "
+                     "limit; leave the option out (it is for grids such as heterogeneity_grid)")
+
+
+def _resume_command(args, out_dir: Path) -> str:
+    """The command line that continues this run where it stopped."""
+    words = ["snnsuite", "run", str(args.config), "--out", str(out_dir)]
+    for override in args.overrides:
+        words += ["--set", override]
+    for option, value, default in (("--backend", args.backend, "runtime"),
+                                   ("--jobs", args.jobs, None),
+                                   ("--max-cores", args.max_cores, None)):
+        if value != default:
+            words += [option, str(value)]
+    return shlex.join([*words, "--resume"])
 
 
 def _failure(experiment: str, out_dir: Path, exc: BaseException) -> str:
@@ -447,6 +492,7 @@ class Terminated(KeyboardInterrupt):
 
 
 EXIT_FAILED = 1         # a run that started and failed (traceback in the folder's error.log)
+EXIT_STOPPED = 3        # a resource guard stopped the run; --resume continues it
 EXIT_TERMINATED = 143   # 128 + SIGTERM
 
 
@@ -480,6 +526,9 @@ def _dispatch(parser: argparse.ArgumentParser, argv, call) -> int:
     except RunFailed as exc:
         print(f"snnsuite: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except RunStopped as exc:
+        print(f"snnsuite: stopped: {exc}", file=sys.stderr)
+        return EXIT_STOPPED
     except OSError as exc:
         if not _environment_problem(exc):
             raise

@@ -37,6 +37,10 @@ Field kinds
     ``"0 ms"``) or strings with units (``"1 ms"``).
 ``float_list``
     A list of numbers, each checked against the bounds.
+``memory``
+    An amount of memory, ``"<number> <unit>"`` with a unit of
+    :data:`MEMORY_UNITS` (``"2 GB"``, ``"512 MiB"``), or ``0``; parsed by
+    :func:`parse_memory` and stored as an ``int`` of bytes.
 ``axis``
     A parameter axis: a non-empty list of numbers, or a mapping
     ``{start, stop, num}`` expanded with ``numpy.linspace``; each value is
@@ -138,7 +142,8 @@ import yaml
 
 __all__ = [
     "ConfigError", "UsageError", "Field", "REQUIRED", "DIMENSIONS", "KINDS",
-    "Config", "Section", "parse_quantity", "format_quantity",
+    "Config", "Section", "parse_quantity", "format_quantity", "parse_memory", "format_memory",
+    "MEMORY_UNITS",
     "load_config", "load_config_text", "read_experiment",
     "MAX_CONFIG_BYTES", "MAX_DEPTH", "MAX_NODES",
 ]
@@ -207,6 +212,8 @@ _UNIT_TOKEN_RE = re.compile(
 # the SI base units in Brian2's dimension order (length, mass, time, current,
 # temperature, amount, luminosity): the fallback spelling of any dimension
 _SI_BASE = ("metre", "kilogram", "second", "amp", "kelvin", "mole", "candle")
+#: wall-clock units for run-time settings ("5 min", "2 h"), in seconds
+_CLOCK_UNITS = {"min": 60.0, "h": 3600.0}
 
 
 @functools.lru_cache(maxsize=None)
@@ -227,6 +234,8 @@ def _units() -> dict:
     for name, unit in candidates:
         if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(name)):
             registry.setdefault(str(name), (float(unit), unit.dim))
+    for name, seconds in _CLOCK_UNITS.items():  # Brian2 has no minute or hour
+        registry.setdefault(name, (seconds, b2_units.second.dim))
     return registry
 
 
@@ -320,7 +329,8 @@ def parse_quantity(text: str, dimension_name: str | None):
 
     No ``eval``: the number is read by a regular expression and each unit name
     is looked up in Brian2's unit registry (full names such as ``msecond`` and
-    short ones such as ``ms``).  Units may be combined with ``*``, ``/`` and
+    short ones such as ``ms``), plus ``min`` and ``h`` for times of the
+    clock (``"5 min"``).  Units may be combined with ``*``, ``/`` and
     integer powers (``^2`` or ``**2``): ``"1 mV/ms"``, ``"3 nS/um^2"``.
 
     Parameters
@@ -406,15 +416,19 @@ def format_quantity(quantity) -> str:
     """Write a scalar quantity so that :func:`parse_quantity` reads it back exactly.
 
     The number is the shortest decimal that reproduces the float bit for bit,
-    in the unit of the dimension's example (``ms``, ``mV``, ``Hz``, ``nS``,
-    ...) when the number is of a readable size, else in Brian2's preferred
-    unit, else in SI base units.
+    in ``h`` or ``min`` for times of a minute or more that take at most four
+    digits there (``"5 min"``, ``"1.5 h"``), else in the unit of the
+    dimension's example (``ms``, ``mV``, ``Hz``, ``nS``, ...) when the number
+    is of a readable size, else in Brian2's preferred unit, else in SI base
+    units.
 
     >>> import brian2 as b2
     >>> format_quantity(20 * b2.ms), format_quantity(0.1 * b2.ms), format_quantity(200 * b2.Hz)
     ('20 ms', '0.1 ms', '200 Hz')
     >>> format_quantity(-55 * b2.mV), format_quantity(5 * b2.nsiemens)
     ('-55 mV', '5 nS')
+    >>> format_quantity(300 * b2.second), format_quantity(5400 * b2.second)
+    ('5 min', '1.5 h')
     >>> q = 0.1 * b2.ms + 0.2 * b2.ms   # not exactly 0.3 ms
     >>> format_quantity(q), parse_quantity(format_quantity(q), "time") == q
     ('0.30000000000000004 ms', True)
@@ -431,6 +445,10 @@ def format_quantity(quantity) -> str:
     if dim.is_dimensionless:
         return repr(value)
     candidates = []
+    if dim == _dimension("time"):  # "5 min", "2 h" rather than "300000 ms", "7.2 ks"
+        candidates += [name for name, seconds in sorted(_CLOCK_UNITS.items(), key=lambda u: -u[1])
+                       if abs(value) >= seconds
+                       and float(f"{value / seconds:.4g}") * seconds == value]
     for name, (_, example) in DIMENSIONS.items():
         if name != "dimensionless" and _dimension(name) == dim:
             unit_text = example.split()[1]
@@ -455,6 +473,53 @@ def format_quantity(quantity) -> str:
     return f"{value!r} {'*'.join(factors)}"
 
 
+# ----------------------------------------------------------------------------- memory
+#: units of memory sizes: decimal (kB = 1000 B) and binary (KiB = 1024 B) prefixes
+MEMORY_UNITS = {"B": 1, "kB": 10**3, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+                "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+_MEMORY_EXPECTED = (f"expected a size such as '2 GB' or '512 MiB' "
+                    f"(units: {', '.join(MEMORY_UNITS)}) or 0")
+
+
+def parse_memory(text) -> int:
+    """Parse a memory size ``"<number> <unit>"`` (or ``0``) into bytes.
+
+    >>> parse_memory("2 GB"), parse_memory("1.5 KiB"), parse_memory(0)
+    (2000000000, 1536, 0)
+    >>> parse_memory("2 G")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: got '2 G' (unknown unit 'G'); expected a size such as '2 GB' or '512 MiB' (units: ...
+    """
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise ValueError(f"got {_show(text)} ({_type_name(text)}); {_MEMORY_EXPECTED}")
+    match = _NUMBER_RE.fullmatch(str(text))
+    if match is None:
+        raise ValueError(f"got {_show(text)} (not a number followed by a unit); {_MEMORY_EXPECTED}")
+    number, unit = float(match.group(1)), match.group(2).strip()
+    if not unit and number != 0:
+        raise ValueError(f"got {_show(text)} (a number without a unit); {_MEMORY_EXPECTED}")
+    if unit and unit not in MEMORY_UNITS:
+        raise ValueError(f"got {_show(text)} (unknown unit {_show(unit)}); {_MEMORY_EXPECTED}")
+    size = number * MEMORY_UNITS.get(unit, 1)
+    if not math.isfinite(size) or abs(size) >= 2**63:
+        raise ValueError(f"got {_show(text)}; expected a size below 8 EiB")
+    return round(size)
+
+
+def format_memory(n_bytes: int) -> str:
+    """Write a size in bytes so that :func:`parse_memory` reads it back exactly.
+
+    >>> format_memory(2 * 10**9), format_memory(3 * 2**29), format_memory(1234), format_memory(0)
+    ('2 GB', '1.5 GiB', '1.234 kB', '0 B')
+    """
+    for unit in ("TB", "TiB", "GB", "GiB", "MB", "MiB", "kB", "KiB"):
+        number = n_bytes / MEMORY_UNITS[unit]
+        if abs(number) >= 1 and float(f"{number:.6g}") == number:
+            return f"{number:g} {unit}"
+    return f"{n_bytes} B"
+
+
 # ----------------------------------------------------------------------------- schema
 class _Required:
     """Marker for a field without default (the key must be given)."""
@@ -467,7 +532,7 @@ class _Required:
 
 
 REQUIRED = _Required()
-KINDS = ("int", "float", "bool", "str", "quantity", "float_list", "axis")
+KINDS = ("int", "float", "bool", "str", "quantity", "memory", "float_list", "axis")
 
 
 def _type_name(value) -> str:
@@ -627,6 +692,8 @@ class Field:
             result = value
         elif self.kind == "quantity":
             result = self._convert_quantity(value)
+        elif self.kind == "memory":
+            result = parse_memory(value)
         elif self.kind == "float_list":
             if not isinstance(value, (list, tuple, np.ndarray)):
                 raise ValueError(f"got {_show(value)} ({_type_name(value)}); "
@@ -716,6 +783,8 @@ class Field:
 
     # -- range and choices --------------------------------------------------
     def _bound(self, bound):
+        if isinstance(bound, str) and self.kind == "memory":
+            return parse_memory(bound)
         if bound is not None and self.unit is not None:
             if isinstance(bound, str):
                 return float(np.asarray(parse_quantity(bound, self.unit)))
@@ -726,6 +795,8 @@ class Field:
         import brian2 as b2
 
         def show(bound):
+            if self.kind == "memory":
+                return format_memory(self._bound(bound))
             if self.unit is not None:
                 return format_quantity(b2.Quantity(self._bound(bound), dim=_dimension(self.unit)))
             return f"{bound:g}"
@@ -754,6 +825,8 @@ class Field:
         if self.kind == "quantity":
             text = format_quantity(value)
             return float(text) if self.unit == "dimensionless" else text
+        if self.kind == "memory":
+            return format_memory(value)
         if self.kind == "axis" and self.unit is not None:
             return [format_quantity(v) for v in value]
         if self.kind in ("float_list", "axis"):

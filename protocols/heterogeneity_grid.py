@@ -2,22 +2,30 @@
 
 Every point ``(v_th_std[i], g_std[j])`` of the grid is one run of
 :mod:`protocols.chaos` on its own network (block ``i * len(g_std) + j`` of the
-session seed), computed in parallel with joblib (``--jobs N``, default all
-cores) or on a dask.distributed cluster (``grid.scheduler: dask``).  Results
-stream into ``results.h5`` as points finish, each written completely or not at
-all; ``--resume`` skips finished points, so a killed run loses nothing that
-had finished and duplicates nothing.
+session seed), computed in worker processes on this machine (joblib's loky;
+``--jobs N``, at most ``--max-cores``/``grid.max_cores``, by default all cores
+but one on machines with more than 2) or on a dask.distributed cluster
+(``grid.scheduler: dask``).  Results stream into ``results.h5`` as points
+finish, each written completely or not at all; ``--resume`` skips finished
+points, so a killed run loses nothing that had finished and duplicates
+nothing.  Before each point the resource guard of the ``resources`` section
+(:mod:`protocols.guards`) checks free memory and the CPU temperature and
+takes cooling breaks; a stop lets running points finish and exits with
+status 3 (resume later with ``--resume``).
 
 Run it::
 
     snnsuite run configs/heterogeneity_grid_quick.yaml --jobs 2 --out results/grid_quick
+    snnsuite run configs/heterogeneity_grid.yaml --out results/grid --max-cores 4
     snnsuite run configs/heterogeneity_grid.yaml --out results/grid --resume
 """
 from __future__ import annotations
 
 import copy
 import os
+import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +34,9 @@ from analysis import plots, stats
 from analysis.reports import write_report
 from analysis.results import ResultWriter, load
 from protocols import chaos
+from protocols import guards
 from protocols import outdir
-from protocols.config import ConfigError, Field, UsageError
+from protocols.config import Config, ConfigError, Field, UsageError
 
 NAME = "heterogeneity_grid"
 
@@ -41,7 +50,12 @@ SCHEMA["grid"] = {
     "scheduler": Field("str", "joblib", choices=("joblib", "dask"),
                        doc="joblib on this machine, or dask.distributed"),
     "dask_address": Field("str", "", doc="scheduler address for dask; empty = a local cluster"),
+    "max_cores": guards.MAX_CORES,
 }
+SCHEMA["resources"] = dict(guards.SCHEMA)
+#: keys that say how a run is executed, not what it computes: left out of the config text in
+#: results.h5, so that ``--resume`` may change them (``config.yaml`` keeps them)
+RUN_ONLY = {"grid": ("max_cores",), "resources": tuple(guards.SCHEMA)}
 AXES = ("v_th_std", "g_std")
 MEASURES = ("lz_mean", "lz_entropy_mean", "hamming_mean", "lz_study_mean", "hamming_study_mean",
             "rate_mean", "cv_mean", "fano_mean")
@@ -63,12 +77,14 @@ def validate(config) -> None:
     Axes must not repeat a value (two points would share one name's place in
     the heatmaps) and the grid may hold at most
     :data:`protocols.resources.MAX_POINTS` points, refused before any task is
-    made.  The chaos checks run with the smallest spreads of the axes, the
-    hardest case for drawing thresholds above the reset.
+    made.  The resource guard's temperatures must be in order.  The chaos
+    checks run with the smallest spreads of the axes, the hardest case for
+    drawing thresholds above the reset.
     """
     from protocols.resources import MAX_POINTS
 
     source = config.source
+    guards.validate(config.resources, source)
     for axis, values in zip(AXES, axis_values(config)):
         unique, counts = np.unique(values, return_counts=True)
         repeated = unique[counts > 1]
@@ -95,10 +111,9 @@ def validate(config) -> None:
 
 def estimate_memory(config, jobs=None) -> tuple[float, str]:
     """Peak bytes of the grid: one point per worker at once, plus the parent's tasks."""
-    from protocols.resources import workers
-
     n_points = len(config.grid.v_th_std) * len(config.grid.g_std)
-    n_workers = workers(jobs, n_points)
+    n_workers, _ = guards.plan_workers(jobs, config.grid.max_cores, n_points,
+                                       key="grid.max_cores")
     largest = config.replace(**{"network.v_th_std": max(config.grid.v_th_std),
                                 "network.g_std": max(config.grid.g_std)})
     point, detail = chaos.point_memory(largest)
@@ -131,41 +146,75 @@ def _pending(config, done):
                 yield i, j, i * len(g_axis) + j, point_cfg
 
 
-def _parallel_results(tasks, n_jobs, scheduler, address):
-    """Yield results as they finish, with joblib (or its dask back-end)."""
-    from joblib import Parallel, delayed, parallel_config
+@contextmanager
+def _workers(n_jobs: int, jobs, scheduler: str, address: str):
+    """An executor of worker processes and how many points it runs at once.
 
-    calls = (delayed(_compute)(*t) for t in tasks)
+    Workers that are still running when the block ends with an exception
+    (Ctrl+C, SIGTERM, a failed point) are killed.
+    """
     if scheduler == "dask":
         try:
             from dask.distributed import Client
         except ImportError as exc:  # the optional extra is missing
             raise UsageError("grid.scheduler is 'dask' but dask.distributed is not installed; "
                              "pip install 'snnsuite[cluster]' or use scheduler: joblib") from exc
-        client = Client(address) if address else Client(n_workers=n_jobs, threads_per_worker=1,
-                                                         processes=True)
+        if address:  # a cluster of its own size: as many points at once as it has threads
+            client = Client(address)
+            slots = jobs or sum(client.nthreads().values())
+        else:
+            client = Client(n_workers=n_jobs, threads_per_worker=1, processes=True)
+            slots = n_jobs
         try:
-            with parallel_config(backend="dask"):
-                yield from Parallel(return_as="generator_unordered")(calls)
+            yield client.get_executor(pure=False), slots
         finally:
             client.close()
         return
-    yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(calls)
+    from joblib.externals.loky import ProcessPoolExecutor
+
+    executor = ProcessPoolExecutor(max_workers=n_jobs)
+    try:
+        yield executor, n_jobs
+    except BaseException:
+        executor.shutdown(wait=False, kill_workers=True)
+        raise
+    executor.shutdown(wait=True)
+
+
+def _results_config(config) -> str:
+    """The config text stored in results.h5: the config without the :data:`RUN_ONLY` keys."""
+    schema = {section: {key: field for key, field in fields.items()
+                        if key not in RUN_ONLY.get(section, ())}
+              for section, fields in config.schema.items()}
+    schema = {section: fields for section, fields in schema.items() if fields}
+    values = {section: {key: config[section][key] for key in fields}
+              for section, fields in schema.items()}
+    return Config(config.experiment, values, schema, config.source).to_yaml()
 
 
 def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: bool = False) -> Path:
-    """Run (or resume) the grid into ``out_dir/results.h5``."""
+    """Run (or resume) the grid into ``out_dir/results.h5``.
+
+    Raises :class:`protocols.guards.Stopped` when the resource guard stopped
+    dispatching; the points that were running are written first.
+    """
     from tqdm.auto import tqdm
 
+    guard = guards.ResourceGuard.from_environment(  # messages above the progress bar
+        config.resources, say=lambda message: tqdm.write(f"snnsuite: {message}", file=sys.stderr))
     out_dir = outdir.claim(out_dir, NAME)  # a folder of its own (see protocols.outdir)
     v_axis, g_axis = axis_values(config)
-    writer = ResultWriter(out_dir, NAME, config.to_yaml(), config.seed.session, chaos.versions(),
-                          axes={"v_th_std": v_axis, "g_std": g_axis}, resume=resume)
+    writer = ResultWriter(out_dir, NAME, _results_config(config), config.seed.session,
+                          chaos.versions(), axes={"v_th_std": v_axis, "g_std": g_axis},
+                          resume=resume)
     done = writer.completed()
     tasks = [(cfg, i, j, block, backend, str(out_dir / "build"))
              for i, j, block, cfg in _pending(config, done)]
     total = len(v_axis) * len(g_axis)
-    n_jobs = jobs or os.cpu_count() or 1
+    n_jobs, capped = guards.plan_workers(jobs, config.grid.max_cores, len(tasks),
+                                         key="grid.max_cores")
+    if capped and not (config.grid.scheduler == "dask" and config.grid.dask_address):
+        print(f"snnsuite: {capped}", flush=True)
     bar = tqdm(total=total, initial=total - len(tasks), unit="point", desc=NAME, dynamic_ncols=True)
     started = time.perf_counter()
     finished = 0
@@ -178,19 +227,23 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
         bar.update(1)
         bar.set_postfix_str(f"{60 * finished / (time.perf_counter() - started):.1f} points/min")
 
+    # all points in this process with one worker; else the first one, which
+    # compiles the code once (shared cache) before workers start, so they do
+    # not compile it in parallel
+    here = len(tasks) if n_jobs == 1 else int(backend == "runtime")
     try:
-        if tasks and (n_jobs == 1 or backend == "runtime"):
-            # the first point in this process: compiles the code once (shared
-            # cache) before workers start, so they do not compile it in parallel
-            record(_compute(*tasks[0]))
-            tasks = tasks[1:]
-        if n_jobs == 1:
-            for task in tasks:
-                record(_compute(*task))
-        elif tasks:
-            for result in _parallel_results(tasks, n_jobs, config.grid.scheduler,
-                                            config.grid.dask_address):
-                record(result)
+        for result in guards.dispatch(_compute, tasks[:here], guards.InlineExecutor(), slots=1,
+                                      guard=guard):
+            record(result)
+        if tasks[here:]:
+            with _workers(n_jobs, jobs, config.grid.scheduler,
+                          config.grid.dask_address) as (executor, slots):
+                for result in guards.dispatch(_compute, tasks[here:], executor, slots=slots,
+                                              guard=guard):
+                    record(result)
+    except guards.Stopped as stop:
+        raise guards.Stopped(f"{stop} ({len(writer.completed())} of {total} points "
+                             "finished)") from None
     finally:
         bar.close()
     chaos._remove_if_empty(out_dir / "build")

@@ -50,7 +50,10 @@ SIZE_KEYS = {"n_neurons", "n_perturbations", "observation", "baseline", "duratio
              "v_th_std", "g_std", "rates_hz", "n_conditions", "fano_window", "dt", "bin",
              "channel_interval", "n_inputs", "batch_size", "threads", "device", "wandb", "path",
              "format", "kind", "scheduler", "dask_address", "smoothing", "refractory",
-             "background_rate", "channel_rate", "tau_m", "tau_syn"}
+             "background_rate", "channel_rate", "tau_m", "tau_syn",
+             # resource guards: a real run would wait or stop (exit 3) by design
+             "min_free_memory", "temperature_warn", "temperature_stop",
+             "cooling_break", "cooling_every", "cooling_after"}
 
 
 def _schema(experiment):
@@ -109,6 +112,8 @@ def value_strategy(field: Field):
             scale = float(parse_quantity(f"1 {unit}", None))
         valid = st.one_of(_number(field, False), _number(field, True)).map(
             lambda x: f"{x / scale:g} {unit}".strip())
+    elif kind == "memory":
+        valid = st.one_of(_number(field, False), _number(field, True)).map(lambda x: f"{x:g} MB")
     elif kind in ("float_list", "axis"):
         item = _number(field, False).map(lambda x: f"{x:g}")
         valid = st.one_of(
