@@ -339,9 +339,20 @@ def _core_limit_key(schema: dict, experiment: str) -> str:
                      "limit; leave the option out (it is for grids such as heterogeneity_grid)")
 
 
+def _launcher() -> list[str]:
+    """The start of a command that runs ``snnsuite`` as this process was run: plainly, or on
+    the ranks of an MPI job started by ``python -m mpi4py.futures`` (``grid.scheduler: mpi``)."""
+    if getattr(sys.modules.get("mpi4py.futures._core"), "SharedPool", None) is None:
+        return ["snnsuite"]
+    from mpi4py import MPI  # already started by python -m mpi4py.futures
+
+    return ["mpiexec", "-n", str(MPI.COMM_WORLD.Get_size()), "python", "-m", "mpi4py.futures",
+            "-m", "protocols.cli"]
+
+
 def _resume_command(args, out_dir: Path) -> str:
     """The command line that continues this run where it stopped."""
-    words = ["snnsuite", "run", str(args.config), "--out", str(out_dir)]
+    words = [*_launcher(), "run", str(args.config), "--out", str(out_dir)]
     for override in args.overrides:
         words += ["--set", override]
     for option, value, default in (("--backend", args.backend, "runtime"),

@@ -44,7 +44,9 @@ Field kinds
 ``axis``
     A parameter axis: a non-empty list of numbers, or a mapping
     ``{start, stop, num}`` expanded with ``numpy.linspace``; each value is
-    checked against the bounds.  Stored as a tuple of floats.
+    checked against the bounds.  Stored as a tuple of floats.  ``--set
+    section.key.num=N`` (or ``.start``, ``.stop``) changes one part of an
+    axis given as a mapping (see "Axis parts" below).
 
 Reading YAML
 ------------
@@ -93,6 +95,26 @@ hyperparameters.loss_weight.firing_rate=2`` changes it, and code reads it as
 ...                        schema, ["hyperparameters.loss_weight.firing_rate=2"])
 >>> dict(cfg.hyperparameters)
 {'loss_weight.firing_rate': 2.0, 'loss_weight.cv': 0.5}
+
+Axis parts
+----------
+``--set grid.v_th_std.num=40`` changes one part of an axis given as
+``{start, stop, num}`` (in the file, or the schema's default) and keeps the
+others; ``.start`` and ``.stop`` take the axis's unit where it has one
+(``--set "grid.v_th_std.stop=1 mV"``).  An axis given as a list has no parts:
+that is an error saying how to set the whole axis.
+
+>>> schema = {"grid": {"v_th_std": Field("axis", {"start": "0.1 mV", "stop": "0.5 mV", "num": 5},
+...                                      unit="voltage")}}
+>>> cfg = load_config_text("experiment: demo", schema, ["grid.v_th_std.num=3"])
+>>> from brian2 import mV
+>>> [round(float(v / mV), 3) for v in cfg.grid.v_th_std]
+[0.1, 0.3, 0.5]
+>>> load_config_text("experiment: demo\\ngrid: {v_th_std: [0.1 mV, 0.2 mV]}", schema,
+...                  ["grid.v_th_std.num=3"])  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+protocols.config.ConfigError: --set: grid.v_th_std.num: grid.v_th_std is a list in <text> ...
 
 Reading TOML
 ------------
@@ -533,6 +555,8 @@ class _Required:
 
 REQUIRED = _Required()
 KINDS = ("int", "float", "bool", "str", "quantity", "memory", "float_list", "axis")
+#: the keys of an axis given as a mapping, each settable alone (``--set grid.v_th_std.num=3``)
+AXIS_PARTS = ("start", "stop", "num")
 
 
 def _type_name(value) -> str:
@@ -748,27 +772,41 @@ class Field:
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
 
+    @staticmethod
+    def _axis_num(num) -> int:
+        if (isinstance(num, bool) or not isinstance(num, (int, np.integer))
+                or not 1 <= num <= MAX_NODES):
+            raise ValueError(f"got num={_show(num)}; expected an integer 1 <= num <= {MAX_NODES}")
+        return int(num)
+
+    def axis_part(self, part: str, value):
+        """One part of an axis mapping checked on its own (``--set grid.v_th_std.num=3``):
+        ``start``/``stop`` as the axis's values are (with its unit, if it has one), ``num`` an
+        integer.  Returns the value as given; ``ValueError`` if it cannot be that part."""
+        if part == "num":
+            self._axis_num(value)
+        elif self.unit is None:
+            _as_number(value, f"a number for {part}")
+        else:
+            self._convert_quantity(value)
+        return value
+
     def _convert_axis(self, value):
         example = self._axis_example()
         if isinstance(value, Mapping):
-            allowed = ("start", "stop", "num")
             for key in value:
-                if key not in allowed:
-                    close = difflib.get_close_matches(str(key)[:100], allowed, n=1)
+                if key not in AXIS_PARTS:
+                    close = difflib.get_close_matches(str(key)[:100], AXIS_PARTS, n=1)
                     hint = f"; did you mean {close[0]!r}?" if close else ""
                     raise ValueError(f"unknown key {_show(str(key))} in the axis mapping; allowed: "
                                      f"start, stop, num{hint}")
-            missing = [k for k in allowed if k not in value]
+            missing = [k for k in AXIS_PARTS if k not in value]
             if missing:
                 raise ValueError(f"the axis mapping lacks {', '.join(missing)}; {example}")
             start = self._axis_end(value["start"], "start")
             stop = self._axis_end(value["stop"], "stop")
-            num = value["num"]
-            if (isinstance(num, bool) or not isinstance(num, (int, np.integer))
-                    or not 1 <= num <= MAX_NODES):
-                raise ValueError(f"got num={_show(num)}; expected an integer "
-                                 f"1 <= num <= {MAX_NODES}")
-            values = [float(v) for v in np.linspace(start, stop, int(num))]
+            num = self._axis_num(value["num"])
+            values = [float(v) for v in np.linspace(start, stop, num)]
             if self.unit is not None:
                 import brian2 as b2
 
@@ -1547,12 +1585,19 @@ def _resolve(data: dict, schema: dict, source: str, overrides: Iterable[str],
         for key, value in _section_entries(section, entries, schema[section], source).items():
             raw[section, key] = value
             origin[section, key] = source
-    # 2. command-line overrides, checked against the schema
+    # 2. command-line overrides, checked against the schema; one part of an axis mapping
+    # (grid.v_th_std.num=3) changes that part of the mapping given so far
     for text in overrides:
         dotted, value = _parse_override(text)
-        section, key, field = _lookup(schema, dotted, "--set")
+        section, key, field, part = _lookup_override(schema, dotted)
+        where = f"--set {_clip(text)}"
+        if part is not None:
+            given, given_where = ((raw[section, key], origin[section, key])
+                                  if (section, key) in raw else (field.default, None))
+            value = _with_axis_part(field, f"{section}.{key}", part, value, given, given_where)
+            where = f"{given_where}, {where}" if given_where else where
         raw[section, key] = value
-        origin[section, key] = f"--set {_clip(text)}"
+        origin[section, key] = where
     # 3. convert every field, defaults for the rest
     sections = {}
     for section, fields in schema.items():
@@ -1572,6 +1617,47 @@ def _resolve(data: dict, schema: dict, source: str, overrides: Iterable[str],
                 raise ConfigError(where, dotted, str(exc)) from None
         sections[section] = values
     return Config(name, sections, schema, source)
+
+
+def _lookup_override(schema: dict, dotted: str):
+    """:func:`_lookup` for ``--set``: (section, key, Field, part), where ``part`` is one of
+    :data:`AXIS_PARTS` for ``section.axis.part`` (``grid.v_th_std.num``), else None."""
+    section, _, rest = str(dotted).partition(".")
+    key, dot, part = rest.rpartition(".")
+    fields = schema.get(section, {})
+    if dot and rest not in fields and key in fields and fields[key].kind == "axis":
+        if part not in AXIS_PARTS:
+            close = difflib.get_close_matches(part[:100], AXIS_PARTS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError("--set", f"{section}.{key}.{_name(part)}",
+                              f"unknown part of the axis {section}.{key}; parts: "
+                              f"{', '.join(AXIS_PARTS)} (e.g. {section}.{key}.num=5){hint}")
+        return section, key, fields[key], part
+    return (*_lookup(schema, dotted, "--set"), None)
+
+
+def _with_axis_part(field: Field, dotted: str, part: str, value, given, given_where):
+    """The axis mapping ``given`` (from ``given_where``; None: the schema default) with
+    ``part`` set to ``value``; ``ConfigError`` if the part is invalid or the axis is a list."""
+    try:
+        field.axis_part(part, value)
+    except ValueError as exc:
+        raise ConfigError("--set", f"{dotted}.{part}", str(exc)) from None
+    if isinstance(given, Mapping):
+        return {**given, part: value}
+    where = f"in {given_where}" if given_where else "by default"
+    plain = isinstance(given, (list, tuple)) and given and all(
+        isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in given)
+    if plain:  # an example built from the list itself
+        parts = {"start": given[0], "stop": given[-1], "num": len(given), part: value}
+        mapping = "{" + ", ".join(f"{k}: {parts[k]}" for k in AXIS_PARTS) + "}"
+    else:
+        mapping = "{start: ..., stop: ..., num: ...}"
+    kind = "a list" if isinstance(given, (list, tuple)) else _type_name(given)
+    raise ConfigError("--set", f"{dotted}.{part}", _clip(
+        f"{dotted} is {kind} {where} ({_show(given)}), not {{start, stop, num}}, so it has no "
+        f"{part} to change; set the whole axis: --set \"{dotted}=[...]\" with its values, or "
+        f"--set \"{dotted}={mapping}\"", 600))
 
 
 def _section_entries(section: str, entries: dict, fields: dict, source: str) -> dict:

@@ -4,8 +4,10 @@ Every point ``(v_th_std[i], g_std[j])`` of the grid is one run of
 :mod:`protocols.chaos` on its own network (block ``i * len(g_std) + j`` of the
 session seed), computed in worker processes on this machine (joblib's loky;
 ``--jobs N``, at most ``--max-cores``/``grid.max_cores``, by default all cores
-but one on machines with more than 2) or on a dask.distributed cluster
-(``grid.scheduler: dask``).  Results stream into ``results.h5`` as points
+but one on machines with more than 2), on a dask.distributed cluster
+(``grid.scheduler: dask``) or on MPI ranks (``grid.scheduler: mpi``, through
+``mpi4py.futures``: rank 0 runs this module and writes, the other ranks
+compute points).  Results stream into ``results.h5`` as points
 finish, each written completely or not at all; ``--resume`` skips finished
 points, so a killed run loses nothing that had finished and duplicates
 nothing.  Before each point the resource guard of the ``resources`` section
@@ -18,11 +20,15 @@ Run it::
     snnsuite run configs/heterogeneity_grid_quick.yaml --jobs 2 --out results/grid_quick
     snnsuite run configs/heterogeneity_grid.yaml --out results/grid --max-cores 4
     snnsuite run configs/heterogeneity_grid.yaml --out results/grid --resume
+    mpiexec -n 8 python -m mpi4py.futures -m protocols.heterogeneity_grid \
+        configs/heterogeneity_grid.yaml --out results/grid --set grid.scheduler=mpi
 """
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -47,8 +53,9 @@ SCHEMA["grid"] = {
                       doc="threshold spreads with their unit (a list, or {start, stop, num})"),
     "g_std": Field("axis", {"start": 0.05, "stop": 0.5, "num": 20}, low=0, high=50,
                    doc="weight spreads in mV/ms (a list, or {start, stop, num})"),
-    "scheduler": Field("str", "joblib", choices=("joblib", "dask"),
-                       doc="joblib on this machine, or dask.distributed"),
+    "scheduler": Field("str", "joblib", choices=("joblib", "dask", "mpi"),
+                       doc="joblib on this machine, dask.distributed, or MPI ranks "
+                           "(mpiexec ... python -m mpi4py.futures, docs/cluster.md)"),
     "dask_address": Field("str", "", doc="scheduler address for dask; empty = a local cluster"),
     "max_cores": guards.MAX_CORES,
 }
@@ -61,6 +68,17 @@ MEASURES = ("lz_mean", "lz_entropy_mean", "hamming_mean", "lz_study_mean", "hamm
             "rate_mean", "cv_mean", "fano_mean")
 #: units of the axes as stored in results.h5 (thresholds in mV, weights in mV/ms)
 AXIS_UNITS = {"v_th_std": "mV", "g_std": "mV/ms"}
+#: how long a run waits for the first worker of an empty dask cluster (seconds)
+DASK_WORKER_WAIT_S = 600.0
+DASK_MISSING = ("grid.scheduler is 'dask' but dask.distributed is not installed; "
+                "pip install 'snnsuite[cluster]' or use scheduler: joblib")
+#: how a grid is started on MPI ranks: rank 0 runs this module, the others serve points
+MPI_LAUNCH = "mpiexec -n N python -m mpi4py.futures -m protocols.heterogeneity_grid"
+#: environment variables that MPI launchers set: ranks on this node (MPICH's hydra, Open MPI,
+#: SLURM's srun: '32(x4)' or '32,31' for the nodes in turn, rank 0's first), then ranks in
+#: all (PMI, Open MPI)
+MPI_LOCAL_RANKS = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_STEP_TASKS_PER_NODE",
+                   "PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
 
 
 def axis_values(config) -> tuple[np.ndarray, np.ndarray]:
@@ -110,15 +128,80 @@ def validate(config) -> None:
 
 
 def estimate_memory(config, jobs=None) -> tuple[float, str]:
-    """Peak bytes of the grid: one point per worker at once, plus the parent's tasks."""
+    """Peak bytes of the grid on this machine: one point per worker at once, plus the
+    parent's tasks.  On MPI the workers are the ranks on this node other than rank 0."""
     n_points = len(config.grid.v_th_std) * len(config.grid.g_std)
-    n_workers, _ = guards.plan_workers(jobs, config.grid.max_cores, n_points,
-                                       key="grid.max_cores")
+    if config.grid.scheduler == "mpi":
+        n_workers = max(_mpi_local_ranks() - 1, 1)
+        workers = f"{n_workers} MPI worker rank{'s' * (n_workers > 1)} on this node"
+    else:
+        n_workers, _ = guards.plan_workers(jobs, config.grid.max_cores, n_points,
+                                           key="grid.max_cores")
+        workers = f"{n_workers} workers at once"
     largest = config.replace(**{"network.v_th_std": max(config.grid.v_th_std),
                                 "network.g_std": max(config.grid.g_std)})
     point, detail = chaos.point_memory(largest)
     need = n_workers * point + chaos.PROCESS_BYTES + 20_000 * n_points
-    return need, f"{n_workers} workers at once, each {detail}"
+    return need, f"{workers}, each {detail}"
+
+
+def _mpi_local_ranks(environ=os.environ) -> int:
+    """MPI processes on this node as the launcher tells them (all of them, or 2, where it
+    does not say).
+
+    >>> _mpi_local_ranks({"SLURM_STEP_TASKS_PER_NODE": "32(x4)", "PMI_SIZE": "128"})
+    32
+    """
+    for name in MPI_LOCAL_RANKS:
+        count = re.match(r"\d+", environ.get(name, ""))
+        if count:
+            return int(count.group())
+    return 2
+
+
+def mpi_world_size(config, out_dir=None) -> int:
+    """Processes of the MPI world this run was started in by ``python -m mpi4py.futures``.
+
+    Raises :class:`~protocols.config.UsageError` when mpi4py is missing, when
+    this process was not started by ``python -m mpi4py.futures`` (plain
+    ``python``, or ``mpiexec`` without it: every rank would run the whole
+    grid), or when the world has one process (no rank to compute points).
+    Never initialises MPI itself: ``python -m mpi4py.futures`` has done that
+    before this module runs.
+    """
+    try:
+        import mpi4py  # noqa: F401  (the package only; mpi4py.MPI would initialise MPI)
+    except ImportError:
+        raise UsageError("grid.scheduler is 'mpi' but mpi4py is not installed; pip install "
+                         "'snnsuite[mpi]' (mpi4py and MPICH), or use scheduler: joblib") from None
+    out = out_dir if out_dir is not None else "DIR"
+    how = ("launch it with N >= 2 processes (rank 0 writes results.h5, ranks 1 to N-1 compute "
+           f"points): {MPI_LAUNCH} {config.source or 'CONFIG'} --out {out} [options]")
+    # python -m mpi4py.futures sets up this shared pool of the world's ranks before it runs
+    # the module, on every rank; a process started otherwise has none
+    if getattr(sys.modules.get("mpi4py.futures._core"), "SharedPool", None) is None:
+        raise UsageError(f"grid.scheduler is 'mpi' but this process was not started by "
+                         f"python -m mpi4py.futures under mpiexec; {how}")
+    from mpi4py import MPI
+
+    size = MPI.COMM_WORLD.Get_size()
+    if size < 2:
+        raise UsageError(f"grid.scheduler is 'mpi' but the MPI world has {size} process, so no "
+                         f"rank is left to compute points; {how}")
+    return size
+
+
+def _check_scheduler(config, out_dir=None) -> None:
+    """The scheduler can run here: its package is installed, and MPI was launched for it."""
+    if config.grid.scheduler == "dask" and importlib.util.find_spec("distributed") is None:
+        raise UsageError(DASK_MISSING)
+    if config.grid.scheduler == "mpi":
+        mpi_world_size(config, out_dir)
+
+
+def preflight(config, *, out_dir, resume: bool = False) -> None:
+    """Before anything is written: the scheduler's package, and for MPI how it was launched."""
+    _check_scheduler(config, out_dir)
 
 
 def point_name(i: int, j: int) -> str:
@@ -151,16 +234,37 @@ def _workers(n_jobs: int, jobs, scheduler: str, address: str):
     """An executor of worker processes and how many points it runs at once.
 
     Workers that are still running when the block ends with an exception
-    (Ctrl+C, SIGTERM, a failed point) are killed.
+    (Ctrl+C, SIGTERM, a failed point) are killed; on MPI the pending points
+    are cancelled and the worker ranks end with the MPI job, which
+    ``python -m mpi4py.futures`` aborts when rank 0 exits with an error.
     """
+    if scheduler == "mpi":  # started by python -m mpi4py.futures (mpi_world_size checked it)
+        from mpi4py.futures import MPIPoolExecutor
+
+        executor = MPIPoolExecutor(main=False)  # the points' function is found by its module
+        slots = executor.num_workers  # the ranks other than 0; --jobs may ask for fewer
+        try:
+            yield executor, min(jobs, slots) if jobs else slots
+        except BaseException:
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise
+        executor.shutdown(wait=True)
+        return
     if scheduler == "dask":
         try:
             from dask.distributed import Client
         except ImportError as exc:  # the optional extra is missing
-            raise UsageError("grid.scheduler is 'dask' but dask.distributed is not installed; "
-                             "pip install 'snnsuite[cluster]' or use scheduler: joblib") from exc
+            raise UsageError(DASK_MISSING) from exc
         if address:  # a cluster of its own size: as many points at once as it has threads
             client = Client(address)
+            if not client.nthreads():  # a cluster whose workers are still starting (a batch job)
+                try:
+                    client.wait_for_workers(1, timeout=DASK_WORKER_WAIT_S)
+                except TimeoutError:
+                    client.close()
+                    raise UsageError(f"the dask scheduler at {address} has had no worker for "
+                                     f"{DASK_WORKER_WAIT_S:g} s; start workers (dask worker "
+                                     f"{address}) or check the cluster's job queue") from None
             slots = jobs or sum(client.nthreads().values())
         else:
             client = Client(n_workers=n_jobs, threads_per_worker=1, processes=True)
@@ -200,6 +304,7 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
     """
     from tqdm.auto import tqdm
 
+    _check_scheduler(config, out_dir)  # before anything is written
     guard = guards.ResourceGuard.from_environment(  # messages above the progress bar
         config.resources, say=lambda message: tqdm.write(f"snnsuite: {message}", file=sys.stderr))
     out_dir = outdir.claim(out_dir, NAME)  # a folder of its own (see protocols.outdir)
@@ -213,7 +318,11 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
     total = len(v_axis) * len(g_axis)
     n_jobs, capped = guards.plan_workers(jobs, config.grid.max_cores, len(tasks),
                                          key="grid.max_cores")
-    if capped and not (config.grid.scheduler == "dask" and config.grid.dask_address):
+    # workers elsewhere (MPI ranks, a dask cluster of its own): this machine's cores do not
+    # limit them
+    remote = config.grid.scheduler == "mpi" or (config.grid.scheduler == "dask"
+                                                 and bool(config.grid.dask_address))
+    if capped and not remote:
         print(f"snnsuite: {capped}", flush=True)
     bar = tqdm(total=total, initial=total - len(tasks), unit="point", desc=NAME, dynamic_ncols=True)
     started = time.perf_counter()
@@ -227,10 +336,10 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
         bar.update(1)
         bar.set_postfix_str(f"{60 * finished / (time.perf_counter() - started):.1f} points/min")
 
-    # all points in this process with one worker; else the first one, which
+    # all points in this process with one local worker; else the first one, which
     # compiles the code once (shared cache) before workers start, so they do
     # not compile it in parallel
-    here = len(tasks) if n_jobs == 1 else int(backend == "runtime")
+    here = len(tasks) if n_jobs == 1 and not remote else int(backend == "runtime")
     try:
         for result in guards.dispatch(_compute, tasks[:here], guards.InlineExecutor(), slots=1,
                                       guard=guard):
