@@ -148,3 +148,12 @@ def chaos_landscape(v_axis, g_axis, lz_grid, hamming_grid, path, *, v_label: str
         fig.colorbar(image, ax=ax, label=label)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def line(x_values, values, path, *, xlabel: str, ylabel: str, title: str = "") -> Path:
+    """One measure against one parameter (a 1-D sweep); points not computed (NaN) are left out."""
+    x_values, values = np.asarray(x_values, float), np.asarray(values, float)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    ax.plot(x_values, values, "o-", color="tab:blue")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    return _save(fig, path)

@@ -426,6 +426,15 @@ def simulate_point(config, *, block: int = 0, backend: str = "runtime",
     return attrs, datasets
 
 
+def sweep_point(config, *, block: int = 0, backend: str = "runtime",
+                build_root: str | None = None) -> tuple[dict, dict]:
+    """One point of a sweep (:mod:`protocols.sweep`): :func:`simulate_point` on the point's own
+    network (``block``, its flat index in the sweep), Hamming distances stored as int16."""
+    attrs, datasets = simulate_point(config, block=block, backend=backend, build_root=build_root)
+    datasets["hamming_distance"] = datasets["hamming_distance"].astype(np.int16)
+    return attrs, datasets
+
+
 def measure(config, drawn: Drawn, spikes_of, *, keep_spikes: bool = False) -> tuple[dict, dict]:
     """Chaos measures and control statistics from the spikes of every replica.
 

@@ -85,6 +85,7 @@ from __future__ import annotations
 import argparse
 import ast
 import errno
+import functools
 import importlib
 import importlib.util
 import shlex
@@ -260,6 +261,7 @@ def _cmd_list(args) -> int:
 def _run_protocol(args, *, expected: str | None = None) -> int:
     """Shared by ``snnsuite run`` and ``python -m protocols.<name>``."""
     from protocols import outdir, resources
+    from protocols import sweep as sweeps
     from protocols.guards import Stopped
 
     # 1. the protocol named by the config, and the whole config checked against it
@@ -269,11 +271,18 @@ def _run_protocol(args, *, expected: str | None = None) -> int:
                           f"got {experiment!r}; this command runs experiment {expected!r} "
                           f"(use: snnsuite run {args.config})")
     module = _import_protocol(experiment, str(args.config))
+    translate = getattr(module, "translate_toml", None)
     overrides = list(args.overrides)
+    # a sweep: section runs the protocol at every combination of its values (protocols.sweep)
+    swept = experiment != "heterogeneity_grid" and sweeps.requested(
+        args.config, overrides, experiment=experiment, translate=translate)
+    if swept:
+        module = sweeps.Sweep(module)
     if args.max_cores is not None:  # the config's core limit, set from the command line
-        overrides.append(f"{_core_limit_key(module.SCHEMA, experiment)}={args.max_cores}")
-    config = load_config(args.config, module.SCHEMA, overrides, experiment=experiment,
-                         translate=getattr(module, "translate_toml", None))
+        key = "sweep.max_cores" if swept else _core_limit_key(module.SCHEMA, experiment)
+        overrides.append(f"{key}={args.max_cores}")
+    load = module.load if swept else functools.partial(load_config, schema=module.SCHEMA)
+    config = load(args.config, overrides=overrides, experiment=experiment, translate=translate)
     _drop_brian_debug_files()
     if hasattr(module, "validate"):  # checks across keys, still before any simulation
         module.validate(config)
@@ -426,7 +435,12 @@ def _cmd_report(args) -> int:
         raise UsageError(f"{path}: written by protocol {protocol!r}, which this version does "
                          f"not know; known: {_known()}")
     module = _import_protocol(protocol)
+    from analysis.results import load as load_result
     from protocols import outdir
+    from protocols import sweep as sweeps
+
+    if protocol != "heterogeneity_grid" and sweeps.is_sweep(load_result(path)):
+        module = sweeps  # a sweep's file: its figures and report
 
     out_dir = outdir.check_text(args.out) if args.out is not None else path.parent
     # the folder of a verified results.h5 is that run's own; any other needs the rule

@@ -26,12 +26,7 @@ Run it::
 from __future__ import annotations
 
 import copy
-import importlib.util
 import os
-import re
-import sys
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +37,8 @@ from analysis.results import ResultWriter, load
 from protocols import chaos
 from protocols import guards
 from protocols import outdir
-from protocols.config import Config, ConfigError, Field, UsageError
+from protocols import sweep
+from protocols.config import ConfigError, Field
 
 NAME = "heterogeneity_grid"
 
@@ -68,17 +64,9 @@ MEASURES = ("lz_mean", "lz_entropy_mean", "hamming_mean", "lz_study_mean", "hamm
             "rate_mean", "cv_mean", "fano_mean")
 #: units of the axes as stored in results.h5 (thresholds in mV, weights in mV/ms)
 AXIS_UNITS = {"v_th_std": "mV", "g_std": "mV/ms"}
-#: how long a run waits for the first worker of an empty dask cluster (seconds)
-DASK_WORKER_WAIT_S = 600.0
-DASK_MISSING = ("grid.scheduler is 'dask' but dask.distributed is not installed; "
-                "pip install 'snnsuite[cluster]' or use scheduler: joblib")
+DASK_MISSING = sweep.DASK_MISSING.format(key="grid.scheduler")
 #: how a grid is started on MPI ranks: rank 0 runs this module, the others serve points
 MPI_LAUNCH = "mpiexec -n N python -m mpi4py.futures -m protocols.heterogeneity_grid"
-#: environment variables that MPI launchers set: ranks on this node (MPICH's hydra, Open MPI,
-#: SLURM's srun: '32(x4)' or '32,31' for the nodes in turn, rank 0's first), then ranks in
-#: all (PMI, Open MPI)
-MPI_LOCAL_RANKS = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_STEP_TASKS_PER_NODE",
-                   "PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
 
 
 def axis_values(config) -> tuple[np.ndarray, np.ndarray]:
@@ -146,57 +134,24 @@ def estimate_memory(config, jobs=None) -> tuple[float, str]:
 
 
 def _mpi_local_ranks(environ=os.environ) -> int:
-    """MPI processes on this node as the launcher tells them (all of them, or 2, where it
-    does not say).
+    """MPI processes on this node as the launcher tells them (see :func:`protocols.sweep.mpi_local_ranks`).
 
     >>> _mpi_local_ranks({"SLURM_STEP_TASKS_PER_NODE": "32(x4)", "PMI_SIZE": "128"})
     32
     """
-    for name in MPI_LOCAL_RANKS:
-        count = re.match(r"\d+", environ.get(name, ""))
-        if count:
-            return int(count.group())
-    return 2
+    return sweep.mpi_local_ranks(environ)
 
 
 def mpi_world_size(config, out_dir=None) -> int:
-    """Processes of the MPI world this run was started in by ``python -m mpi4py.futures``.
-
-    Raises :class:`~protocols.config.UsageError` when mpi4py is missing, when
-    this process was not started by ``python -m mpi4py.futures`` (plain
-    ``python``, or ``mpiexec`` without it: every rank would run the whole
-    grid), or when the world has one process (no rank to compute points).
-    Never initialises MPI itself: ``python -m mpi4py.futures`` has done that
-    before this module runs.
-    """
-    try:
-        import mpi4py  # noqa: F401  (the package only; mpi4py.MPI would initialise MPI)
-    except ImportError:
-        raise UsageError("grid.scheduler is 'mpi' but mpi4py is not installed; pip install "
-                         "'snnsuite[mpi]' (mpi4py and MPICH), or use scheduler: joblib") from None
-    out = out_dir if out_dir is not None else "DIR"
-    how = ("launch it with N >= 2 processes (rank 0 writes results.h5, ranks 1 to N-1 compute "
-           f"points): {MPI_LAUNCH} {config.source or 'CONFIG'} --out {out} [options]")
-    # python -m mpi4py.futures sets up this shared pool of the world's ranks before it runs
-    # the module, on every rank; a process started otherwise has none
-    if getattr(sys.modules.get("mpi4py.futures._core"), "SharedPool", None) is None:
-        raise UsageError(f"grid.scheduler is 'mpi' but this process was not started by "
-                         f"python -m mpi4py.futures under mpiexec; {how}")
-    from mpi4py import MPI
-
-    size = MPI.COMM_WORLD.Get_size()
-    if size < 2:
-        raise UsageError(f"grid.scheduler is 'mpi' but the MPI world has {size} process, so no "
-                         f"rank is left to compute points; {how}")
-    return size
+    """Processes of the MPI world this run was started in by ``python -m mpi4py.futures``
+    (:func:`protocols.sweep.mpi_world_size` for ``grid.scheduler``)."""
+    return sweep.mpi_world_size(config.source, out_dir, key="grid.scheduler", launch=MPI_LAUNCH)
 
 
 def _check_scheduler(config, out_dir=None) -> None:
     """The scheduler can run here: its package is installed, and MPI was launched for it."""
-    if config.grid.scheduler == "dask" and importlib.util.find_spec("distributed") is None:
-        raise UsageError(DASK_MISSING)
-    if config.grid.scheduler == "mpi":
-        mpi_world_size(config, out_dir)
+    sweep.check_scheduler(config.grid.scheduler, config.source, out_dir, key="grid.scheduler",
+                          launch=MPI_LAUNCH)
 
 
 def preflight(config, *, out_dir, resume: bool = False) -> None:
@@ -213,10 +168,9 @@ def _compute(config, i: int, j: int, block: int, backend: str, build_root: str):
     from models.devices import drop_debug_files
 
     drop_debug_files()  # a worker stopped by a signal must not leave Brian2's temp files
-    attrs, datasets = chaos.simulate_point(config, block=block, backend=backend,
-                                           build_root=build_root)
+    attrs, datasets = chaos.sweep_point(config, block=block, backend=backend,
+                                        build_root=build_root)
     attrs.update(i=i, j=j, worker_pid=os.getpid())
-    datasets["hamming_distance"] = datasets["hamming_distance"].astype(np.int16)
     return point_name(i, j), attrs, datasets
 
 
@@ -229,71 +183,15 @@ def _pending(config, done):
                 yield i, j, i * len(g_axis) + j, point_cfg
 
 
-@contextmanager
 def _workers(n_jobs: int, jobs, scheduler: str, address: str):
-    """An executor of worker processes and how many points it runs at once.
-
-    Workers that are still running when the block ends with an exception
-    (Ctrl+C, SIGTERM, a failed point) are killed; on MPI the pending points
-    are cancelled and the worker ranks end with the MPI job, which
-    ``python -m mpi4py.futures`` aborts when rank 0 exits with an error.
-    """
-    if scheduler == "mpi":  # started by python -m mpi4py.futures (mpi_world_size checked it)
-        from mpi4py.futures import MPIPoolExecutor
-
-        executor = MPIPoolExecutor(main=False)  # the points' function is found by its module
-        slots = executor.num_workers  # the ranks other than 0; --jobs may ask for fewer
-        try:
-            yield executor, min(jobs, slots) if jobs else slots
-        except BaseException:
-            executor.shutdown(wait=False, cancel_futures=True)
-            raise
-        executor.shutdown(wait=True)
-        return
-    if scheduler == "dask":
-        try:
-            from dask.distributed import Client
-        except ImportError as exc:  # the optional extra is missing
-            raise UsageError(DASK_MISSING) from exc
-        if address:  # a cluster of its own size: as many points at once as it has threads
-            client = Client(address)
-            if not client.nthreads():  # a cluster whose workers are still starting (a batch job)
-                try:
-                    client.wait_for_workers(1, timeout=DASK_WORKER_WAIT_S)
-                except TimeoutError:
-                    client.close()
-                    raise UsageError(f"the dask scheduler at {address} has had no worker for "
-                                     f"{DASK_WORKER_WAIT_S:g} s; start workers (dask worker "
-                                     f"{address}) or check the cluster's job queue") from None
-            slots = jobs or sum(client.nthreads().values())
-        else:
-            client = Client(n_workers=n_jobs, threads_per_worker=1, processes=True)
-            slots = n_jobs
-        try:
-            yield client.get_executor(pure=False), slots
-        finally:
-            client.close()
-        return
-    from joblib.externals.loky import ProcessPoolExecutor
-
-    executor = ProcessPoolExecutor(max_workers=n_jobs)
-    try:
-        yield executor, n_jobs
-    except BaseException:
-        executor.shutdown(wait=False, kill_workers=True)
-        raise
-    executor.shutdown(wait=True)
+    """An executor of worker processes and how many points it runs at once
+    (:func:`protocols.sweep.workers`)."""
+    return sweep.workers(n_jobs, jobs, scheduler, address, key="grid.scheduler")
 
 
 def _results_config(config) -> str:
     """The config text stored in results.h5: the config without the :data:`RUN_ONLY` keys."""
-    schema = {section: {key: field for key, field in fields.items()
-                        if key not in RUN_ONLY.get(section, ())}
-              for section, fields in config.schema.items()}
-    schema = {section: fields for section, fields in schema.items() if fields}
-    values = {section: {key: config[section][key] for key in fields}
-              for section, fields in schema.items()}
-    return Config(config.experiment, values, schema, config.source).to_yaml()
+    return sweep.results_config(config, RUN_ONLY)
 
 
 def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: bool = False) -> Path:
@@ -302,11 +200,7 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
     Raises :class:`protocols.guards.Stopped` when the resource guard stopped
     dispatching; the points that were running are written first.
     """
-    from tqdm.auto import tqdm
-
     _check_scheduler(config, out_dir)  # before anything is written
-    guard = guards.ResourceGuard.from_environment(  # messages above the progress bar
-        config.resources, say=lambda message: tqdm.write(f"snnsuite: {message}", file=sys.stderr))
     out_dir = outdir.claim(out_dir, NAME)  # a folder of its own (see protocols.outdir)
     v_axis, g_axis = axis_values(config)
     writer = ResultWriter(out_dir, NAME, _results_config(config), config.seed.session,
@@ -315,48 +209,11 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
     done = writer.completed()
     tasks = [(cfg, i, j, block, backend, str(out_dir / "build"))
              for i, j, block, cfg in _pending(config, done)]
-    total = len(v_axis) * len(g_axis)
-    n_jobs, capped = guards.plan_workers(jobs, config.grid.max_cores, len(tasks),
-                                         key="grid.max_cores")
-    # workers elsewhere (MPI ranks, a dask cluster of its own): this machine's cores do not
-    # limit them
-    remote = config.grid.scheduler == "mpi" or (config.grid.scheduler == "dask"
-                                                 and bool(config.grid.dask_address))
-    if capped and not remote:
-        print(f"snnsuite: {capped}", flush=True)
-    bar = tqdm(total=total, initial=total - len(tasks), unit="point", desc=NAME, dynamic_ncols=True)
-    started = time.perf_counter()
-    finished = 0
-
-    def record(result):
-        nonlocal finished
-        name, attrs, datasets = result
-        writer.write_point(name, attrs, datasets)  # the parent is the only writer
-        finished += 1
-        bar.update(1)
-        bar.set_postfix_str(f"{60 * finished / (time.perf_counter() - started):.1f} points/min")
-
-    # all points in this process with one local worker; else the first one, which
-    # compiles the code once (shared cache) before workers start, so they do
-    # not compile it in parallel
-    here = len(tasks) if n_jobs == 1 and not remote else int(backend == "runtime")
-    try:
-        for result in guards.dispatch(_compute, tasks[:here], guards.InlineExecutor(), slots=1,
-                                      guard=guard):
-            record(result)
-        if tasks[here:]:
-            with _workers(n_jobs, jobs, config.grid.scheduler,
-                          config.grid.dask_address) as (executor, slots):
-                for result in guards.dispatch(_compute, tasks[here:], executor, slots=slots,
-                                              guard=guard):
-                    record(result)
-    except guards.Stopped as stop:
-        raise guards.Stopped(f"{stop} ({len(writer.completed())} of {total} points "
-                             "finished)") from None
-    finally:
-        bar.close()
-    chaos._remove_if_empty(out_dir / "build")
-    return writer.finalize()
+    return sweep.run_points(NAME, _compute, tasks, writer=writer,
+                            total=len(v_axis) * len(g_axis), out_dir=out_dir,
+                            scheduler=config.grid.scheduler, address=config.grid.dask_address,
+                            max_cores=config.grid.max_cores, max_cores_key="grid.max_cores",
+                            resources=config.resources, jobs=jobs, backend=backend)
 
 
 def summarize(result) -> dict:

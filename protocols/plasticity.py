@@ -29,6 +29,8 @@ import importlib
 import time
 from pathlib import Path
 
+import numpy as np
+
 from analysis.reports import write_report
 from analysis.results import ResultWriter, load
 from protocols import outdir
@@ -187,6 +189,37 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
 
     _remove_if_empty(out_dir / "build")
     return writer.finalize()
+
+
+def sweep_point(config, *, block: int = 0, backend: str = "runtime",
+                build_root: str | None = None) -> tuple[dict, dict]:
+    """One point of a sweep (:mod:`protocols.sweep`): the sub-experiment as :func:`run` runs it.
+
+    Every point uses the session's streams as a run of its own would (``block``
+    is ignored: common random numbers across the sweep), so a point's numbers
+    equal those of ``snnsuite run`` with that config.  Returns the scalar
+    measures of the sub-experiment's points (``attrs``) and their arrays
+    (``datasets``), each name prefixed with its point's name (``stp_fac_10hz_...``)
+    when the sub-experiment has several points.
+    """
+    import brian2 as b2
+
+    from models import devices, rng
+
+    kind = config.protocol.kind
+    started = time.perf_counter()
+    with devices.backend(backend, build_root=build_root) as device:
+        b2.defaultclock.dt = config.protocol.dt
+        b2.seed(rng.integer_seed(config.seed.session, block=0, purpose="noise"))
+        points = _module(kind).run(config, device)
+    attrs, datasets = {}, {}
+    for name, point_attrs, point_data in points:
+        prefix = f"{name}_" if len(points) > 1 else ""
+        attrs.update({f"{prefix}{k}": v for k, v in point_attrs.items()
+                      if isinstance(v, (int, float, bool, np.integer, np.floating, np.bool_))})
+        datasets.update({f"{prefix}{k}": np.asarray(v) for k, v in point_data.items()})
+    attrs.update(kind=kind, backend=backend, compute_time_s=time.perf_counter() - started)
+    return attrs, datasets
 
 
 def report(results_path: Path, out_dir: Path | None = None) -> Path:
