@@ -132,3 +132,28 @@ def test_sweep_config_points_are_named_by_index_and_blocked_row_major():
     assert [p.block for p in points] == list(range(6))
     assert points[5].config.hebbian.n_units == 3 and points[5].config.hebbian.eta == 0.2
     assert "sweep" not in points[0].config.schema
+
+
+def test_a_chaos_sweep_writes_its_grid_and_each_point_is_its_own_network(tmp_path, numpy_target):
+    from protocols import chaos
+    from protocols.config import load_config
+
+    from tests.conftest import CONFIGS
+
+    small = ["network.n_neurons=60", "protocol.n_perturbations=2", "protocol.baseline=20 ms",
+             "protocol.observation=100 ms"]
+    text = (CONFIGS / "chaos_quick.yaml").read_text() + "sweep:\n  network.g_std: [0.2, 0.4]\n"
+    out = tmp_path / "out"
+    assert run(write(tmp_path, text), out, *(f"--set={s}" for s in small)) == 0
+    result = load(out / "results.h5")
+    assert result.axis_names == ("network.g_std",)
+    np.testing.assert_allclose(result.axes[0], [0.2, 0.4])
+    grid = result.grid("lz_mean")
+    assert grid.shape == (2,) and np.isfinite(grid).all()
+    assert (out / "figures" / "sweep_lz_mean.png").exists()
+    # point 1 is the chaos point g_std=0.4 on its own network, block 1 (a plain run uses block 0)
+    config = load_config(CONFIGS / "chaos_quick.yaml", chaos.SCHEMA,
+                         [*small, "network.g_std=0.4"])
+    direct, _ = chaos.simulate_point(config, block=1, build_root=str(tmp_path / "build"))
+    assert grid[1] == pytest.approx(direct["lz_mean"], rel=1e-12)
+    assert result.grid("block_id")[1] == 1
