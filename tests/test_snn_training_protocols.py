@@ -278,3 +278,36 @@ def test_fitting_recovers_the_teachers_rates_and_weights(tmp_path):
         error = float(np.mean(point.data[f"log_rate_error_{short}"][late]))
         assert abs(error) < 0.1, (short, error)
     assert point.attrs["final_weight_correlation"] > point.attrs["initial_weight_correlation"]
+
+
+DEFAULT_CONFIG = str(ROOT / "configs" / "homeostatic_training.yaml")
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="not met yet (measured, docs/snn_training.md): the rate reaches 0.5 Hz "
+                   "within 10% but the CV falls with it, to 0.84 for a target of 1.0",
+                   strict=False)
+def test_default_size_homeostatic_training_reaches_the_targets(tmp_path):
+    """The issue's default-size criterion: the study's 5000-neuron network, connectome and
+    input, 10-s epochs, mean rate and CV of the last 5 epochs within 10% of 0.5 Hz and 1.0.
+    The study's schedule (500 epochs, lr 5e-4) takes about 12.6 h here; this one takes a step
+    every epoch at lr 0.05 for 30 epochs (about 45 min on one core, 12 GB of memory)."""
+    from protocols.resources import available_memory
+
+    if available_memory() < 13 * 2**30:
+        pytest.skip("needs about 12 GB of free memory (a 10-s epoch of 5000 neurons)")
+    buffer = io.StringIO()
+    sets = ["simulation.plots=false", "simulation.accumulation_interval=1",
+            "simulation.report_interval=5", "simulation.checkpoint_interval=10",
+            "simulation.epochs=30", "hyperparameters.learning_rate=0.05"]
+    args = ["run", DEFAULT_CONFIG, "--out", str(tmp_path / "d")]
+    for item in sets:
+        args += ["--set", item]
+    with contextlib.redirect_stdout(buffer):
+        status = main(args)
+    assert status == 0, buffer.getvalue()
+    data = load(tmp_path / "d" / "results.h5").point.data
+    late = slice(-5, None)
+    rate = float(np.mean(data["log_mean_rate"][late]))
+    cv = float(np.mean(data["log_mean_cv"][late]))
+    assert abs(rate - 0.5) < 0.05 and abs(cv - 1.0) < 0.1, (rate, cv)
