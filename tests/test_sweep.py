@@ -9,7 +9,7 @@ from protocols.config import load_config_text
 HEBBIAN = """\
 experiment: plasticity
 protocol: {kind: hebbian}
-hebbian: {n_inputs: 8, n_patterns: 2, n_units: 2, duration: "1 s"}
+hebbian: {n_inputs: 8, n_patterns: 2, n_units: 2, duration: "0.5 s"}
 seed: {session: 3}
 """
 SWEEP_2X2 = HEBBIAN + """\
@@ -51,7 +51,7 @@ def test_a_plasticity_sweep_writes_its_grid_and_figures(tmp_path, numpy_target):
 
 
 def test_a_three_key_sweep_has_one_axis_per_key(tmp_path, numpy_target):
-    text = HEBBIAN.replace('"1 s"', '"0.25 s"') + """\
+    text = HEBBIAN.replace('"0.5 s"', '"0.25 s"') + """\
 sweep:
   hebbian.eta: [0.001, 0.004]
   hebbian.decay_rate: {start: "0.02 Hz", stop: "0.1 Hz", num: 2}
