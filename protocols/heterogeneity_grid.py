@@ -120,7 +120,7 @@ def estimate_memory(config, jobs=None) -> tuple[float, str]:
     parent's tasks.  On MPI the workers are the ranks on this node other than rank 0."""
     n_points = len(config.grid.v_th_std) * len(config.grid.g_std)
     if config.grid.scheduler == "mpi":
-        n_workers = max(_mpi_local_ranks() - 1, 1)
+        n_workers = max(sweep.mpi_local_ranks() - 1, 1)
         workers = f"{n_workers} MPI worker rank{'s' * (n_workers > 1)} on this node"
     else:
         n_workers, _ = guards.plan_workers(jobs, config.grid.max_cores, n_points,
@@ -131,15 +131,6 @@ def estimate_memory(config, jobs=None) -> tuple[float, str]:
     point, detail = chaos.point_memory(largest)
     need = n_workers * point + chaos.PROCESS_BYTES + 20_000 * n_points
     return need, f"{workers}, each {detail}"
-
-
-def _mpi_local_ranks(environ=os.environ) -> int:
-    """MPI processes on this node as the launcher tells them (see :func:`protocols.sweep.mpi_local_ranks`).
-
-    >>> _mpi_local_ranks({"SLURM_STEP_TASKS_PER_NODE": "32(x4)", "PMI_SIZE": "128"})
-    32
-    """
-    return sweep.mpi_local_ranks(environ)
 
 
 def mpi_world_size(config, out_dir=None) -> int:
@@ -181,12 +172,6 @@ def _pending(config, done):
             if point_name(i, j) not in done:
                 point_cfg = config.replace(**{"network.v_th_std": v, "network.g_std": float(g)})
                 yield i, j, i * len(g_axis) + j, point_cfg
-
-
-def _workers(n_jobs: int, jobs, scheduler: str, address: str):
-    """An executor of worker processes and how many points it runs at once
-    (:func:`protocols.sweep.workers`)."""
-    return sweep.workers(n_jobs, jobs, scheduler, address, key="grid.scheduler")
 
 
 def _results_config(config) -> str:

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from analysis.results import load
-from protocols import cli, heterogeneity_grid
+from protocols import cli, sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 GRID_CONFIG = ROOT / "configs" / "heterogeneity_grid_quick.yaml"
@@ -157,9 +157,9 @@ def test_a_missing_mpi4py_says_which_extra_to_install(tmp_path, capsys, monkeypa
 
 def test_memory_is_counted_for_the_worker_ranks_on_this_node():
     """MPI launchers say how many ranks share this node; rank 0 only writes."""
-    assert heterogeneity_grid._mpi_local_ranks({"MPI_LOCALNRANKS": "4", "PMI_SIZE": "16"}) == 4
-    assert heterogeneity_grid._mpi_local_ranks({"OMPI_COMM_WORLD_LOCAL_SIZE": "3"}) == 3
-    assert heterogeneity_grid._mpi_local_ranks({"SLURM_STEP_TASKS_PER_NODE": "16,15",
+    assert sweep.mpi_local_ranks({"MPI_LOCALNRANKS": "4", "PMI_SIZE": "16"}) == 4
+    assert sweep.mpi_local_ranks({"OMPI_COMM_WORLD_LOCAL_SIZE": "3"}) == 3
+    assert sweep.mpi_local_ranks({"SLURM_STEP_TASKS_PER_NODE": "16,15",
                                                 "PMI_SIZE": "31"}) == 16
-    assert heterogeneity_grid._mpi_local_ranks({"PMI_SIZE": "8"}) == 8
-    assert heterogeneity_grid._mpi_local_ranks({}) == 2
+    assert sweep.mpi_local_ranks({"PMI_SIZE": "8"}) == 8
+    assert sweep.mpi_local_ranks({}) == 2
