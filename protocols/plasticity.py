@@ -160,28 +160,34 @@ def estimate_memory(config, jobs=None) -> tuple[float, str]:
     return PROCESS_BYTES + sum(parts.values()), detail
 
 
+def _simulate(config, backend: str, build_root) -> tuple[list, float]:
+    """The sub-experiment's points ``[(name, attrs, datasets)]`` on the session's noise
+    stream, and the seconds it took."""
+    import brian2 as b2
+
+    from models import devices, rng
+
+    started = time.perf_counter()
+    with devices.backend(backend, build_root=build_root) as device:
+        b2.defaultclock.dt = config.protocol.dt
+        b2.seed(rng.integer_seed(config.seed.session, block=0, purpose="noise"))
+        points = _module(config.protocol.kind).run(config, device)
+    return points, time.perf_counter() - started
+
+
 def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: bool = False) -> Path:
     """Run the sub-experiment named by ``protocol.kind`` into ``out_dir/results.h5``.
 
     ``ConfigError`` (from :func:`validate`) before anything is built or
     written when the config cannot run to the end.
     """
-    import brian2 as b2
-
-    from models import devices, rng
-
     validate(config)
     kind = config.protocol.kind
     out_dir = outdir.claim(out_dir, NAME)  # a folder of its own (see protocols.outdir)
     writer = ResultWriter(out_dir, NAME, config.to_yaml(), config.seed.session, versions(),
                           resume=resume)
     if not writer.completed():
-        started = time.perf_counter()
-        with devices.backend(backend, build_root=out_dir / "build") as device:
-            b2.defaultclock.dt = config.protocol.dt
-            b2.seed(rng.integer_seed(config.seed.session, block=0, purpose="noise"))
-            points = _module(kind).run(config, device)
-        elapsed = time.perf_counter() - started
+        points, elapsed = _simulate(config, backend, out_dir / "build")
         for name, attrs, datasets in points:
             writer.write_point(name, {**attrs, "kind": kind, "backend": backend,
                                       "compute_time_s": elapsed}, datasets)
@@ -202,23 +208,15 @@ def sweep_point(config, *, block: int = 0, backend: str = "runtime",
     (``datasets``), each name prefixed with its point's name (``stp_fac_10hz_...``)
     when the sub-experiment has several points.
     """
-    import brian2 as b2
-
-    from models import devices, rng
-
     kind = config.protocol.kind
-    started = time.perf_counter()
-    with devices.backend(backend, build_root=build_root) as device:
-        b2.defaultclock.dt = config.protocol.dt
-        b2.seed(rng.integer_seed(config.seed.session, block=0, purpose="noise"))
-        points = _module(kind).run(config, device)
+    points, elapsed = _simulate(config, backend, build_root)
     attrs, datasets = {}, {}
     for name, point_attrs, point_data in points:
         prefix = f"{name}_" if len(points) > 1 else ""
         attrs.update({f"{prefix}{k}": v for k, v in point_attrs.items()
                       if isinstance(v, (int, float, bool, np.integer, np.floating, np.bool_))})
         datasets.update({f"{prefix}{k}": np.asarray(v) for k, v in point_data.items()})
-    attrs.update(kind=kind, backend=backend, compute_time_s=time.perf_counter() - started)
+    attrs.update(kind=kind, backend=backend, compute_time_s=elapsed)
     return attrs, datasets
 
 
