@@ -45,6 +45,11 @@ SIMULATION = {
     "checkpoint_interval": Field("int", 50, low=1, doc="epochs between saves of "
                                  "checkpoints/checkpoint_latest.pt"),
     "batch_size": Field("int", 1, low=1, doc="independent input realisations per epoch"),
+    "cv_window": Field("quantity", "50 s", unit="time", low=0,
+                       doc="the CV is estimated from the ISIs of at least this much recent "
+                           "simulated time per neuron (epochs x batch; earlier epochs' "
+                           "intervals detached); the accumulation window always counts; 0 s: "
+                           "the accumulation window only, as the study"),
     "seed": Field("int", 42, low=0, doc="seed of the network, the inputs and torch"),
     "device": Field("str", "cpu", choices=("auto", "cpu", "cuda"), doc="torch device"),
     "weight_layout": Field("str", "auto", choices=("auto", "sparse", "dense"),
@@ -406,8 +411,11 @@ class SNNObjective:
 
     ``losses(out, window) -> dict`` of tensors with ``"total"`` is given by the
     protocol; ``window`` holds the pooled, detached ISI moments of the earlier
-    epochs of the accumulation window (the CV is estimated over the batch and
-    the whole window, the gradient flows through the current epoch).
+    epochs the CV counts: those of the accumulation window, or more to cover
+    ``simulation.cv_window`` of simulated time (the CV is estimated over the
+    batch and these epochs, the gradient flows through the current epoch).
+    A CV from few intervals is biased low (a Poisson train at 0.5 Hz gives a
+    mean CV of 0.71 over 10 s, 0.94 over 50 s), hence the window.
     """
 
     def __init__(self, config, twin, rates, out_dir: Path, losses, *, connectome, ff_weights,
@@ -434,7 +442,10 @@ class SNNObjective:
         self.state = None
         self.teacher_state = None
         self.age = None
-        self.window = None
+        self.past: list = []       # detached ISI moments of the latest epochs, oldest first
+        per_epoch = float(config.simulation.duration) * config.simulation.batch_size
+        self.cv_history = max(0, math.ceil(float(config.simulation.cv_window) / per_epoch
+                                           - 1e-9) - 1)
         self.history: list[dict] = []
         self.last: dict = {}
         n = twin.n
@@ -447,11 +458,15 @@ class SNNObjective:
         self.device = device
         return self
 
-    def _window_moments(self):
-        if self.window is None:
-            return self._losses_mod.ISIMoments.zeros(self.twin.n, self.device,
-                                                     self.twin.c_v_th.dtype)
-        return self.window
+    def _window_moments(self, epoch: int):
+        """Pooled, detached ISI moments of the earlier epochs the CV of ``epoch`` counts: those
+        of its accumulation window, or the last ``cv_history`` epochs if more."""
+        n_prev = max((epoch - 1) % self.interval, self.cv_history)
+        pooled = self._losses_mod.ISIMoments.zeros(self.twin.n, self.device,
+                                                   self.twin.c_v_th.dtype)
+        for m in self.past[len(self.past) - min(n_prev, len(self.past)):]:
+            pooled = pooled + m
+        return pooled
 
     def train_epoch(self, model, step) -> dict:
         import torch
@@ -466,7 +481,7 @@ class SNNObjective:
             self.teacher_state = teacher_out.state.detach()
         out = model(spikes_in, self.state, record_v=self.record, moments=self.needs_moments)
         moments, age = self._losses_mod.isi_moments(out.spikes, self.dt_s, self.age)
-        window = self._window_moments()
+        window = self._window_moments(epoch)
         terms = self.losses(out, window + moments, teacher_out)
         total = terms["total"]
         total.backward()
@@ -475,7 +490,8 @@ class SNNObjective:
         # carry the network and the age trace, detached, into the next epoch
         self.state = out.state.detach()
         self.age = type(age)(*(a.detach() for a in age))
-        self.window = None if update else (window + moments).detach()
+        self.past.append(moments.detach())
+        del self.past[:max(0, len(self.past) - max(self.interval - 1, self.cv_history))]
         self.epoch = epoch
         spikes = out.spikes.detach().cpu().numpy()
         stats = spike_statistics(spikes, self.connectome.cell_type, self.dt_s)
@@ -488,8 +504,9 @@ class SNNObjective:
                        for k, v in terms.items() if k != "total"})
         result.update({k: stats[k] for k in ("mean_rate", "std_rate", "active_fraction",
                                               "mean_rate_E", "mean_rate_I")})
-        # the CVs the loss sees: ISIs that end in this accumulation window, their ages carried
-        # across epochs (an epoch's own spike trains would cut long intervals short)
+        # the CVs the loss sees: ISIs that end in this epoch and the earlier epochs it pools
+        # (simulation.cv_window), their ages carried across epochs (an epoch's own spike
+        # trains would cut long intervals short)
         with torch.no_grad():
             cv, valid = self._losses_mod.cv_from_moments(window + moments)
         cv = np.where(valid.cpu().numpy(), cv.cpu().numpy(), np.nan)
@@ -557,8 +574,8 @@ class SNNObjective:
             state["teacher_since_spike"] = self.teacher_state.since_spike.cpu()
         if self.age is not None:
             state["age"] = [a.cpu() for a in self.age]
-        if self.window is not None:
-            state["window"] = [w.cpu() for w in self.window]
+        if self.past:
+            state["past_moments"] = [[w.cpu() for w in m] for m in self.past]
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -576,8 +593,8 @@ class SNNObjective:
                 state["teacher_since_spike"].to(dev))
         if "age" in state:
             self.age = self._losses_mod.AgeState(*(a.to(dev) for a in state["age"]))
-        if "window" in state:
-            self.window = self._losses_mod.ISIMoments(*(w.to(dev) for w in state["window"]))
+        self.past = [self._losses_mod.ISIMoments(*(w.to(dev) for w in m))
+                     for m in state.get("past_moments", [])]
 
 
 # ----------------------------------------------------------------------------- figures
