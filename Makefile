@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.snnsuite-installed
 
-.PHONY: demo test test-slow install bench bench-grid bench-ei-rnn clean
+.PHONY: demo test test-slow install bench bench-grid bench-ei-rnn bench-scaling clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ bench-ei-rnn: $(STAMP)
 bench-grid: $(STAMP)
 	rm -rf results/grid_benchmark
 	$(PY) benchmarks/grid.py --out results/grid_benchmark
+
+# N = 1000 ... 16000, runtime (Cython) and cpp_standalone, 1 s each: about 4.5 GB at
+# N = 16000 (drawing the fixed in-degree); run on a quiet machine
+bench-scaling: $(STAMP)
+	$(PY) benchmarks/scaling.py --out results/scaling.json
 
 clean:
 	rm -rf results build *.egg-info

@@ -9,12 +9,30 @@ one extra spike.  Instead of simulating each run on its own, all of them are
   order in every block so floating-point sums happen in the same order;
 - each replica reads one *noise realisation* (:class:`Realisation`): its
   initial membrane potentials and its input spikes (static Poisson
-  background, dynamic Poisson channels).  The input spikes are drawn in numpy
-  from the suite's seed streams (:func:`poisson_steps`), not by Brian2, so a
-  realisation is the same on every back-end and whether it is simulated with
-  others or alone.  Replicas that read the same realisation receive exactly
-  the same input spikes;
+  background, dynamic Poisson channels).  Replicas that read the same
+  realisation receive exactly the same input spikes: each realisation's
+  input sources exist once and are fanned out by synapses to every replica
+  that reads it;
 - thresholds are tiled.
+
+Where the input spikes come from is ``InputParams.noise`` (:data:`NOISE_MODES`):
+
+``"predrawn"`` (the default)
+    drawn in numpy from the suite's seed streams (:func:`poisson_steps`) and
+    played by a ``SpikeGeneratorGroup``.  A realisation is then the same on
+    every back-end (runtime, cpp_standalone, ...) and whether it is simulated
+    with others or alone; but every spike is an array entry that is held in
+    memory and, on a standalone device, written to disk and copied to it.
+``"device"``
+    drawn by the simulator itself: one ``PoissonGroup`` of
+    ``n_realisations * n_sources`` sources (the background at its rate; the
+    channels at the realisation's rate table, :attr:`Realisation.channel_rates`,
+    read through a ``TimedArray``), seeded by ``brian2.seed``.  Nothing
+    scales with the number of spikes, and the arrays of the network do not
+    depend on the draw (what a compile-once standalone run and a GPU want);
+    but the spikes differ between back-ends and between arrangements (a
+    replica simulated alone does not see the spikes it sees among others),
+    so only their statistics agree.
 
 So replicas of one realisation are bit-identical until a perturbation makes
 them differ.  The chaos protocol pairs them: with independent trials, pair
@@ -40,6 +58,8 @@ from .structure import Structure
 
 CHANNEL_ON_PRE = "I_syn_post += w_channel"
 BACKGROUND_ON_PRE = "I_syn_post += w_background"
+#: where the input spikes are drawn (see the module docstring)
+NOISE_MODES = ("predrawn", "device")
 #: per-neuron variables of the forced spikes (constant during a run)
 FORCED_EQUATIONS = """
 forced : 1 (constant)            # 1: this neuron is forced to spike at t_forced
@@ -67,6 +87,7 @@ class InputParams(NamedTuple):
     channel_jump: b2.Quantity = 20 * mV       # jump of I_syn per channel spike
     channel_interval: b2.Quantity = 50 * ms   # a channel's rate is redrawn this often
     channels_on: bool = True                  # False: the channels are not connected
+    noise: str = "predrawn"                   # NOISE_MODES: numpy-drawn spikes or a PoissonGroup
 
 
 class Perturbation(NamedTuple):
@@ -83,11 +104,17 @@ class Realisation(NamedTuple):
     ``background`` and ``channels`` are ``(source, step)`` pairs of int
     arrays sorted by step (from :func:`poisson_steps`): background source
     ``i`` drives neuron ``i``, channel ``c`` drives ``structure.channel_targets[c]``.
+    With ``noise="device"`` they are not used (``None``: the device draws the
+    spikes) and ``channel_rates``, the channels' rate table in Hz
+    (:func:`channel_rate_table`, one row per ``channel_interval``), is what the
+    channels read; with ``"predrawn"`` it is optional (what the channel spikes
+    were drawn from).
     """
 
-    v0: np.ndarray          # initial membrane potential per neuron, volts
-    background: tuple       # (neuron, step) of the background spikes
-    channels: tuple         # (channel, step) of the channel spikes
+    v0: np.ndarray                          # initial membrane potential per neuron, volts
+    background: tuple | None                # (neuron, step) of the background spikes
+    channels: tuple | None                  # (channel, step) of the channel spikes
+    channel_rates: np.ndarray | None = None  # (n_intervals, n_channels) rates in Hz
 
 
 class ReplicaSpikes(NamedTuple):
@@ -184,8 +211,12 @@ def build(structure: Structure, params: lif.LIFParams, inputs: InputParams, *,
     ----------
     structure : Structure
         The network drawn by :func:`models.structure.draw_structure`.
+    inputs : InputParams
+        Input rates and jumps; ``inputs.noise`` picks where the input spikes
+        are drawn (:data:`NOISE_MODES`, see the module docstring).
     realisations : list of Realisation
-        Initial states and input spikes (:func:`poisson_steps`, steps of ``dt``).
+        Initial states and input spikes (:func:`poisson_steps`, steps of ``dt``);
+        with ``inputs.noise == "device"`` initial states and channel rate tables.
     replica_realisation : sequence of int
         Which realisation each replica reads; its length is the number of replicas.
     weight_unit, threshold_unit : Quantity (volt)
@@ -207,6 +238,9 @@ def build(structure: Structure, params: lif.LIFParams, inputs: InputParams, *,
                          f"replicas and {n_real} realisations")
     if of.min() < 0 or of.max() >= n_real:
         raise ValueError(f"replica_realisation must index the {n_real} realisations, got {of}")
+    if inputs.noise not in NOISE_MODES:
+        raise ValueError(f"inputs.noise must be one of {', '.join(NOISE_MODES)}, "
+                         f"got {inputs.noise!r}")
     offsets = (np.arange(n_replicas, dtype=np.int64) * n)[:, None]
 
     neurons = lif.neuron_group(n * n_replicas, params, dt=dt, name="neurons",
@@ -222,14 +256,25 @@ def build(structure: Structure, params: lif.LIFParams, inputs: InputParams, *,
         recurrent.w = np.tile(structure.weight * float(weight_unit), n_replicas) * b2.volt
     objects = [neurons, recurrent]
 
-    objects += _input_objects("background", [r.background for r in realisations], n,
-                              [np.array([i]) for i in range(n)], neurons, of, n, dt, BACKGROUND_ON_PRE,
-                              {"w_background": inputs.background_jump})
-    if inputs.n_channels > 0 and inputs.channels_on:
-        objects += _input_objects("channels", [r.channels for r in realisations],
-                                  inputs.n_channels, structure.channel_targets, neurons, of,
-                                  n, dt,
-                                  CHANNEL_ON_PRE, {"w_channel": inputs.channel_jump})
+    predrawn = inputs.noise == "predrawn"
+    channels_on = inputs.n_channels > 0 and inputs.channels_on
+    if predrawn:
+        background = _spike_generator("background", [r.background for r in realisations], n, dt)
+    else:
+        background = b2.PoissonGroup(n_real * n, rates=inputs.background_rate, dt=dt,
+                                     name="background", namespace={})
+    objects += [background, _fan_out(background, n, [np.array([i]) for i in range(n)], neurons,
+                                     of, n, dt, BACKGROUND_ON_PRE,
+                                     {"w_background": inputs.background_jump})]
+    if channels_on:
+        if predrawn:
+            channels = _spike_generator("channels", [r.channels for r in realisations],
+                                        inputs.n_channels, dt)
+        else:
+            channels = _device_channels(realisations, inputs, dt)
+        objects += [channels, _fan_out(channels, inputs.n_channels, structure.channel_targets,
+                                       neurons, of, n, dt, CHANNEL_ON_PRE,
+                                       {"w_channel": inputs.channel_jump})]
 
     if perturbations:
         objects += _forced_spikes(structure, perturbations, neurons, n, weight_unit,
@@ -245,22 +290,45 @@ def build(structure: Structure, params: lif.LIFParams, inputs: InputParams, *,
     return net, net_objects
 
 
-def _input_objects(name, trains, n_sources, targets, neurons, of, n, dt, on_pre, namespace):
-    """A generator of every realisation's input spikes and the synapses fanning
-    source ``(realisation r, s)`` out to ``targets[s]`` in each replica reading ``r``."""
+def _spike_generator(name, trains, n_sources, dt):
+    """A generator of every realisation's pre-drawn spikes: source ``s`` of
+    realisation ``r`` is its index ``r * n_sources + s``."""
     sources = np.concatenate([source + r * n_sources for r, (source, _) in enumerate(trains)])
     sources, steps = _by_step(sources, np.concatenate([step for _, step in trains]))
-    generator = b2.SpikeGeneratorGroup(len(trains) * n_sources, sources,
-                                       steps.astype(np.float64) * float(dt / second) * second,
-                                       dt=dt, sorted=True, name=name)
+    return b2.SpikeGeneratorGroup(len(trains) * n_sources, sources,
+                                  steps.astype(np.float64) * float(dt / second) * second,
+                                  dt=dt, sorted=True, name=name)
+
+
+def _device_channels(realisations, inputs, dt):
+    """The channels of every realisation as one ``PoissonGroup`` drawn by the device: source
+    ``r * n_channels + c`` spikes at ``realisations[r].channel_rates[k, c]`` in interval ``k``."""
+    tables = [r.channel_rates for r in realisations]
+    if any(t is None for t in tables):
+        raise ValueError("noise='device' with channels on needs every realisation's "
+                         "channel_rates (replicas.channel_rate_table)")
+    tables = [np.asarray(t, dtype=float) for t in tables]
+    shapes = {t.shape for t in tables}
+    if len(shapes) != 1 or next(iter(shapes))[1:] != (inputs.n_channels,):
+        raise ValueError(f"channel_rates must all have shape (n_intervals, {inputs.n_channels}), "
+                         f"got {sorted(shapes)}")
+    rates = b2.TimedArray(np.concatenate(tables, axis=1) * Hz, dt=inputs.channel_interval,
+                          name="channel_rates")
+    return b2.PoissonGroup(len(tables) * inputs.n_channels, rates="channel_rates(t, i)", dt=dt,
+                           name="channels", namespace={"channel_rates": rates})
+
+
+def _fan_out(source, n_sources, targets, neurons, of, n, dt, on_pre, namespace):
+    """Synapses fanning input source ``(realisation r, s)`` (index ``r * n_sources + s`` of
+    ``source``) out to ``targets[s]`` in each replica reading ``r``."""
     pre_of = np.concatenate([np.full(len(t), s) for s, t in enumerate(targets)]).astype(np.int64)
     post_of = np.concatenate(targets).astype(np.int64) if len(targets) else np.zeros(0, np.int64)
     pre = np.concatenate([pre_of + r * n_sources for r in of])
     post = np.concatenate([post_of + q * n for q in range(of.size)])
-    synapses = b2.Synapses(generator, neurons, on_pre=on_pre, dt=dt,
-                           name=f"{name}_synapses", namespace=namespace)
+    synapses = b2.Synapses(source, neurons, on_pre=on_pre, dt=dt,
+                           name=f"{source.name}_synapses", namespace=namespace)
     connect(synapses, pre, post)
-    return [generator, synapses]
+    return synapses
 
 
 def connect(synapses: b2.Synapses, i: np.ndarray, j: np.ndarray) -> bool:
@@ -314,13 +382,19 @@ def spikes_of(objects: dict, n_neurons: int) -> ReplicaSpikes:
     A forced spike is placed after the monitor's spikes of the same time step.
     """
     mon = objects["spikes"]
-    idx = np.asarray(mon.i[:], dtype=np.int64)
+    return spikes_from_arrays(mon.i[:], mon.t[:] / second, n_neurons,
+                              objects.get("_forced", []), objects.get("_dt_s"))
+
+
+def spikes_from_arrays(index, time_s, n_neurons: int, forced: list, dt_s) -> ReplicaSpikes:
+    """:func:`spikes_of` from the monitor's arrays (e.g. the files a standalone binary
+    wrote): ``index`` over all replicas, ``time_s`` in seconds, the ``forced`` spikes
+    (:class:`Perturbation`) on a grid of ``dt_s``."""
+    idx = np.asarray(index, dtype=np.int64)
     neuron = idx % n_neurons
     replica = idx // n_neurons
-    time_s = np.asarray(mon.t[:] / second, dtype=float)
-    forced = objects.get("_forced", [])
+    time_s = np.asarray(time_s, dtype=float)
     if forced:
-        dt_s = objects["_dt_s"]
         f_t = np.array([float(p.time / second) for p in forced])
         # the time the step of the forced spike is recorded as (as the monitor writes it)
         f_t = np.round(f_t / dt_s) * dt_s

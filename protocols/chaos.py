@@ -52,11 +52,12 @@ from analysis import complexity, plots, spikes as spike_stats
 from analysis.reports import write_report
 from analysis.results import ResultWriter, load
 from protocols import outdir
-from protocols.config import ConfigError, Field
+from protocols.config import ConfigError, Field, UsageError
 
 NAME = "chaos"
 TRIALS = ("independent", "shared_control")
 INITIAL_V = ("reset_to_rest", "reset_to_threshold")
+NOISE = ("predrawn", "device")   # models.replicas.NOISE_MODES (not imported: Brian2 loads lazily)
 
 SCHEMA = {
     "network": {
@@ -100,6 +101,12 @@ SCHEMA = {
         "channels_on": Field("bool", False,
                              doc="the channels drive the network during the protocol (the study: "
                                  "off, 'network dynamics, no dynamic inputs')"),
+        "noise": Field("str", "predrawn", choices=NOISE,
+                       doc="predrawn: input spikes drawn in numpy from the seed streams, identical "
+                           "on every back-end but held in memory and shipped to the device; "
+                           "device: drawn by the simulator (PoissonGroup), no spike arrays (cheap "
+                           "on a GPU, fixed array sizes), same statistics but not the same spikes "
+                           "across back-ends"),
     },
     "protocol": {
         "dt": Field("quantity", "0.1 ms", unit="time", low=0, low_open=True, doc="integration time step"),
@@ -264,12 +271,17 @@ def point_memory(config) -> tuple[float, str]:
     channels = in_cfg.n_channels if in_cfg.channels_on else 0
     synapses = replicas * (net_cfg.connection_prob * n * (n - 1) + n
                            + channels * in_cfg.channel_connectivity * n)
-    input_spikes = n_real * duration_s * (n * float(in_cfg.background_rate)
-                                          + channels * 2 * float(in_cfg.channel_rate))
+    if in_cfg.noise == "predrawn":   # every input spike drawn ahead
+        inputs = ("input spikes", 40 * n_real * duration_s * (
+            n * float(in_cfg.background_rate) + channels * 2 * float(in_cfg.channel_rate)))
+    else:                            # Poisson sources drawn by the device, channel rate tables
+        intervals = math.ceil(duration_s / float(in_cfg.channel_interval)) + 1 if channels else 0
+        inputs = ("input sources",
+                  100 * n_real * (n + channels) + 8 * n_real * intervals * channels)
     spikes = replicas * n * ESTIMATE_RATE_HZ * duration_s
     n_fine = float(pr_cfg.observation / (LZ_BIN_MS * ms)) + 1  # the study's LZ sequence
     measure_bytes = n * n_fine * 3 + n_trials * float(pr_cfg.observation / pr_cfg.bin) * 8
-    parts = {"structure": draw_bytes, "synapses": 60 * synapses, "input spikes": 40 * input_spikes,
+    parts = {"structure": draw_bytes, "synapses": 60 * synapses, inputs[0]: inputs[1],
              "neurons": 100 * replicas * n, "spikes": 32 * spikes, "measures": measure_bytes}
     biggest = max(parts, key=parts.get)
     detail = (f"{replicas} x {n} neurons, {synapses:.3g} synapses; most for the "
@@ -307,7 +319,7 @@ def draw(config, block: int = 0) -> Drawn:
                                   n_channels=in_cfg.n_channels, channel_rate=in_cfg.channel_rate,
                                   channel_jump=in_cfg.channel_weight * weight_unit,
                                   channel_interval=in_cfg.channel_interval,
-                                  channels_on=in_cfg.channels_on)
+                                  channels_on=in_cfg.channels_on, noise=in_cfg.noise)
     perturbation_time = pr_cfg.transient + pr_cfg.baseline
     duration = perturbation_time + pr_cfg.observation
     # thresholds stay at least 1 mV above the reset (see models.structure); offsets in mV
@@ -330,20 +342,26 @@ def draw(config, block: int = 0) -> Drawn:
     if channels_on:
         interval_of_step = np.floor(np.arange(n_steps) * dt_s / float(in_cfg.channel_interval / second)
                                     + 1e-9).astype(np.int64)
+    # input.noise: predrawn draws every input spike here; device draws only the initial
+    # states and the channels' rate tables (the same ones) and leaves the spikes to Brian2
+    predrawn = in_cfg.noise == "predrawn"
     realisations = []
     for trial in lay.trial_ids:
         v0 = v_reset + stream("initial_state", trial=int(trial)).random(n) * (upper - v_reset)
-        background = replicas.poisson_steps(stream("noise", trial=int(trial)), n, n_steps,
-                                            float(in_cfg.background_rate / Hz) * dt_s)
-        channels = (np.zeros(0, np.int32), np.zeros(0, np.int32))
+        background = channels = table = None
+        if predrawn:
+            background = replicas.poisson_steps(stream("noise", trial=int(trial)), n, n_steps,
+                                                float(in_cfg.background_rate / Hz) * dt_s)
+            channels = (np.zeros(0, np.int32), np.zeros(0, np.int32))
         if channels_on:
             table = replicas.channel_rate_table(in_cfg.n_channels, in_cfg.channel_rate,
                                                 int(interval_of_step[-1]) + 1,
                                                 stream("input", trial=int(trial)))
-            channels = replicas.poisson_steps(stream("channel_spikes", trial=int(trial)),
-                                              in_cfg.n_channels, n_steps,
-                                              table[interval_of_step] * dt_s)
-        realisations.append(replicas.Realisation(v0, background, channels))
+            if predrawn:
+                channels = replicas.poisson_steps(stream("channel_spikes", trial=int(trial)),
+                                                  in_cfg.n_channels, n_steps,
+                                                  table[interval_of_step] * dt_s)
+        realisations.append(replicas.Realisation(v0, background, channels, table))
     perturbed = stream("perturbation").choice(n, size=pr_cfg.n_perturbations,
                                               replace=False).astype(np.int32)
     return Drawn(params, inputs, struct, realisations, lay, perturbed, duration,
@@ -358,22 +376,92 @@ def simulate(config, drawn: Drawn, perturbations: list, *, realisations=None,
     By default every replica of ``drawn.layout``; ``realisations`` and
     ``replica_realisation`` simulate other arrangements (one pair alone, ...).
     """
+    from models import devices, replicas
+
+    with devices.backend(backend, build_root=build_root) as device:
+        net, objects = _network(config, drawn, perturbations, realisations,
+                                replica_realisation, block)
+        device.run(net, drawn.duration)
+        return replicas.spikes_of(objects, drawn.structure.n_neurons)
+
+
+def _network(config, drawn: Drawn, perturbations: list, realisations, replica_realisation,
+             block: int):
+    """The Brian2 network of the drawn point (inside a :func:`models.devices.backend` block),
+    its device random numbers seeded from the point's ``noise`` stream."""
     import brian2 as b2
 
-    from models import devices, replicas, rng
+    from models import replicas, rng
 
     if realisations is None:
         realisations, replica_realisation = drawn.realisations, drawn.layout.realisation
-    with devices.backend(backend, build_root=build_root) as device:
-        b2.seed(rng.integer_seed(config.seed.session, block=block, purpose="noise"))
-        net, objects = replicas.build(drawn.structure, drawn.params, drawn.inputs,
-                                      realisations=realisations,
-                                      replica_realisation=replica_realisation,
-                                      weight_unit=drawn.weight_unit,
-                                      threshold_unit=drawn.threshold_unit,
-                                      perturbations=perturbations, dt=config.protocol.dt)
+    b2.seed(rng.integer_seed(config.seed.session, block=block, purpose="noise"))
+    return replicas.build(drawn.structure, drawn.params, drawn.inputs,
+                          realisations=realisations, replica_realisation=replica_realisation,
+                          weight_unit=drawn.weight_unit, threshold_unit=drawn.threshold_unit,
+                          perturbations=perturbations, dt=config.protocol.dt)
+
+
+def build_point(config, directory, *, backend: str = "cpp", block: int = 0, compile: bool = True,
+                **cuda) -> dict:
+    """Generate (and compile) the standalone project of one point into ``directory`` without
+    running it; returns what :func:`collect_point` needs to read the binary's output: the
+    files the spike monitor writes, relative to ``directory/results``."""
+    from models import devices
+
+    drawn = draw(config, block)
+    with devices.backend(backend, directory=directory, build_only=True, compile=compile,
+                         **cuda) as device:
+        net, objects = _network(config, drawn, perturbations_of(config, drawn), None, None,
+                                block)
         device.run(net, drawn.duration)
-        return replicas.spikes_of(objects, drawn.structure.n_neurons)
+        monitor = objects["spikes"]
+        files = {"i": device.array_file(monitor.variables["i"]),
+                 "t": device.array_file(monitor.variables["t"])}
+        tools = device.tools
+    out = {"block": int(block), "spike_files": files, "n_neurons": int(drawn.structure.n_neurons)}
+    if tools is not None:
+        out.update(compute_capability=tools.compute_capability, cuda_version=tools.cuda_version,
+                   gpu_present=tools.gpu_present, gpu_id=tools.gpu_id)
+    return out
+
+
+def collect_point(config, results_dir, built: dict, *, backend: str = "cpp",
+                  keep_spikes: bool = True) -> tuple[dict, dict]:
+    """``(attrs, datasets)`` of a point whose binary (:func:`build_point`) ran and wrote its
+    output into ``results_dir``: the same measures as :func:`simulate_point`."""
+    from brian2 import second
+
+    from models import replicas
+
+    started = time.perf_counter()
+    block = int(built["block"])
+    drawn = draw(config, block)
+    arrays = {}
+    for key, dtype in (("i", np.int32), ("t", np.float64)):
+        path = Path(results_dir) / built["spike_files"][key]
+        if not path.is_file():
+            raise UsageError(f"{path} is missing: the binary has not run (or wrote "
+                             "elsewhere); run ./main in the project folder first")
+        arrays[key] = np.fromfile(path, dtype=dtype)
+    if arrays["i"].size != arrays["t"].size:
+        raise UsageError(f"{results_dir}: the spike monitor's index and time files differ in "
+                         f"length ({arrays['i'].size} vs {arrays['t'].size}): damaged output")
+    all_spikes = replicas.spikes_from_arrays(arrays["i"], arrays["t"],
+                                             drawn.structure.n_neurons,
+                                             perturbations_of(config, drawn),
+                                             float(config.protocol.dt / second))
+    by_replica = all_spikes.split()
+    empty = (np.zeros(0, np.int32), np.zeros(0))
+    attrs, datasets = measure(config, drawn, lambda r: by_replica.get(r, empty),
+                              keep_spikes=keep_spikes)
+    try:    # Brian2's standalone main writes "<run time in s> <completed fraction>"
+        sim_time = float((Path(results_dir) / "last_run_info.txt").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        sim_time = float("nan")
+    attrs.update(block_id=block, simulation_time_s=sim_time,
+                 compute_time_s=float(time.perf_counter() - started), backend=backend)
+    return attrs, datasets
 
 
 def perturbations_of(config, drawn: Drawn) -> list:
@@ -392,7 +480,9 @@ def simulate_single(config, *, block: int = 0, trial: int = 0, perturbed: bool =
 
     ``trial`` counts from 0; ``perturbed`` selects the trial's perturbed run
     instead of its control.  Same network, initial state and noise as that
-    replica of :func:`simulate_point`; returns ``(neuron, time_s)`` of its spikes.
+    replica of :func:`simulate_point` (with ``input.noise: predrawn``; device-drawn noise
+    depends on how many realisations run together); returns ``(neuron, time_s)`` of its
+    spikes.
     """
     from models import replicas
 

@@ -88,6 +88,8 @@ import errno
 import functools
 import importlib
 import importlib.util
+import json
+import re
 import shlex
 import sys
 import warnings
@@ -221,6 +223,15 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
                              "default: all cores but one on machines with more than 2)")
     parser.add_argument("--backend", choices=BACKENDS, default="runtime",
                         help="Brian2 back-end (default: runtime)")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
+                        help="who computes the points of a grid or a sweep: the dask scheduler "
+                             "running at tcp://HOST:PORT, or joblib, dask (a local cluster) or "
+                             "mpi; sets grid.scheduler and grid.dask_address (sweep.* for a "
+                             "config with a sweep: section); docs/cluster.md")
+    parser.add_argument("--dask-local", metavar="N", default=None,
+                        help="the points of a grid or a sweep on a local dask cluster of N "
+                             "worker processes (scheduler dask, no address, --jobs N: at most "
+                             "--max-cores)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run in the same output folder")
     parser.add_argument("--check", action="store_true",
@@ -265,6 +276,7 @@ def _run_protocol(args, *, expected: str | None = None) -> int:
     from protocols.guards import Stopped
 
     # 1. the protocol named by the config, and the whole config checked against it
+    scheduler = _scheduler_keys(args)  # the flags' own mistakes first, before any import
     experiment = read_experiment(args.config, default=expected)  # a TOML file may omit it
     if expected is not None and experiment != expected:
         raise ConfigError(str(args.config), "experiment",
@@ -278,6 +290,10 @@ def _run_protocol(args, *, expected: str | None = None) -> int:
         args.config, overrides, experiment=experiment, translate=translate)
     if swept:
         module = sweeps.Sweep(module)
+    if scheduler is not None:  # --scheduler/--dask-local: the keys of the scheduler's section
+        section = _scheduler_section(module.SCHEMA, experiment, args, swept=swept,
+                                     sweepable=hasattr(module, "sweep_point"))
+        overrides += [f"{section}.{key}={value}" for key, value in scheduler.items()]
     if args.max_cores is not None:  # the config's core limit, set from the command line
         key = "sweep.max_cores" if swept else _core_limit_key(module.SCHEMA, experiment)
         overrides.append(f"{key}={args.max_cores}")
@@ -286,6 +302,14 @@ def _run_protocol(args, *, expected: str | None = None) -> int:
     _drop_brian_debug_files()
     if hasattr(module, "validate"):  # checks across keys, still before any simulation
         module.validate(config)
+    if args.backend == "cuda" and (swept or experiment == "heterogeneity_grid"):
+        from models import cuda
+
+        if not cuda.gpu_present():  # one point would be compiled per point, and none could run
+            raise UsageError(f"--backend cuda: no GPU on this machine, so none of the "
+                             f"{experiment} points could run; build one point's CUDA project "
+                             "with snnsuite build CHAOS_CONFIG --backend cuda, or run the "
+                             "points with --backend cpp")
     out_dir = outdir.check_text(args.out) if args.out is not None else \
         Path("results") / Path(args.config).stem
     # 2. what the run depends on, before anything is written: data, memory, the folder
@@ -339,6 +363,72 @@ class RunStopped(Exception):
     """A run stopped by its resource guard, its finished points kept (exit 3)."""
 
 
+#: ``--scheduler`` names: the values of grid.scheduler and sweep.scheduler
+SCHEDULERS = ("joblib", "dask", "mpi")
+#: a dask scheduler address, ``tcp://HOST:PORT`` (``tcp://[IPv6]:PORT`` too)
+_DASK_ADDRESS = re.compile(r"tcp://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)"
+                           r":(?P<port>[0-9]{1,5})")
+#: where --scheduler and --dask-local apply, for their messages
+_SCHEDULED = ("heterogeneity_grid configs (grid.scheduler) and chaos or plasticity configs "
+              "with a sweep: section (sweep.scheduler)")
+
+
+def _scheduler_keys(args) -> dict | None:
+    """``{key: YAML text}`` of the scheduler section that ``--scheduler``/``--dask-local`` set
+    (None when neither is given); ``UsageError`` for a malformed value or both flags.
+
+    ``--dask-local N`` is ``scheduler: dask`` with no address and ``--jobs N`` (the local
+    cluster's worker count, as the config's scheduler: dask takes it).
+    """
+    scheduler, local = getattr(args, "scheduler", None), getattr(args, "dask_local", None)
+    if scheduler is None and local is None:
+        return None
+    if scheduler is not None and local is not None:
+        raise UsageError("--scheduler and --dask-local both say who computes the points; give "
+                         "one: --scheduler tcp://HOST:PORT for a running dask scheduler, or "
+                         "--dask-local N for a local dask cluster of N workers")
+    if local is not None:
+        try:
+            workers = _positive_int(local)
+        except argparse.ArgumentTypeError:
+            raise UsageError(f"--dask-local {local!r}: expected the number of local dask worker "
+                             "processes, a positive integer (e.g. --dask-local 4)") from None
+        if args.jobs is not None and args.jobs != workers:
+            raise UsageError(f"--jobs {args.jobs} and --dask-local {workers} disagree: "
+                             "--dask-local N starts N workers (it is --jobs N on a local dask "
+                             "cluster); give one of them")
+        args.jobs = workers  # the count reaches the run, and its memory check, as --jobs
+        return {"scheduler": "dask", "dask_address": "''"}
+    if scheduler in SCHEDULERS:
+        return {"scheduler": scheduler}
+    match = _DASK_ADDRESS.fullmatch(scheduler)
+    if match is None or not 1 <= int(match["port"]) <= 65535:
+        shown = scheduler if len(scheduler) <= 100 else scheduler[:100] + "..."
+        why = (f"port {int(match['port'])} is outside 1-65535" if match is not None else
+               "not a dask scheduler address")
+        raise UsageError(f"--scheduler {shown!r}: {why}; give tcp://HOST:PORT with a port from "
+                         "1 to 65535 (e.g. tcp://10.0.0.5:8786), or one of joblib, dask (a local "
+                         "cluster), mpi")
+    return {"scheduler": "dask", "dask_address": json.dumps(scheduler)}
+
+
+def _scheduler_section(schema: dict, experiment: str, args, *, swept: bool,
+                       sweepable: bool) -> str:
+    """The config section whose ``scheduler``/``dask_address`` keys the flags set."""
+    option = "--scheduler" if getattr(args, "scheduler", None) is not None else "--dask-local"
+    if swept:
+        return "sweep"
+    for section, fields in schema.items():
+        if "scheduler" in fields and "dask_address" in fields:
+            return section
+    if sweepable:
+        raise UsageError(f"{option}: the {experiment} config {args.config} has no sweep: "
+                         "section, so its one run has no points to schedule; add a sweep: "
+                         f"section or leave the option out ({option} is for {_SCHEDULED})")
+    raise UsageError(f"{option}: the {experiment} experiment runs in this process and has no "
+                     f"scheduler; leave the option out ({option} is for {_SCHEDULED})")
+
+
 def _core_limit_key(schema: dict, experiment: str) -> str:
     """The dotted config key that ``--max-cores`` sets (``grid.max_cores``)."""
     for section, fields in schema.items():
@@ -366,7 +456,13 @@ def _resume_command(args, out_dir: Path) -> str:
         words += ["--set", override]
     for option, value, default in (("--backend", args.backend, "runtime"),
                                    ("--jobs", args.jobs, None),
-                                   ("--max-cores", args.max_cores, None)):
+                                   ("--max-cores", args.max_cores, None),
+                                   ("--scheduler", getattr(args, "scheduler", None), None),
+                                   ("--dask-local", getattr(args, "dask_local", None), None),
+                                   ("--compute-capability",
+                                    getattr(args, "compute_capability", None), None),
+                                   ("--cuda-path", getattr(args, "cuda_path", None), None),
+                                   ("--gpu-id", getattr(args, "gpu_id", None), None)):
         if value != default:
             words += [option, str(value)]
     return shlex.join([*words, "--resume"])
@@ -489,7 +585,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run an experiment from its config")
     _add_run_arguments(run)
-    run.set_defaults(handler=_run_protocol)
 
     report = commands.add_parser("report", help="figures and report.md from a result file")
     report.add_argument("results", metavar="RESULT.h5", help="a result file")
@@ -509,7 +604,49 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true",
                         help="replace files of an earlier export (default: refuse)")
     export.set_defaults(handler=_cmd_export)
+
+    from protocols import standalone
+
+    standalone.add_commands(commands)
+    for name, handler in (("build", standalone.build), ("collect", standalone.collect)):
+        sub = commands.choices[name]
+        if name == "build":
+            _add_cuda_arguments(sub)
+        sub.set_defaults(handler=_with_cuda_options(handler))
+    _add_cuda_arguments(run)
+    run.set_defaults(handler=_with_cuda_options(_run_protocol))
     return parser
+
+
+def _add_cuda_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("CUDA (--backend cuda)")
+    group.add_argument("--compute-capability", metavar="X.Y", default=None,
+                       help="GPU compute capability to compile for (default: the GPU's; 8.0 "
+                            "where there is no GPU)")
+    group.add_argument("--cuda-path", metavar="DIR", default=None,
+                       help="CUDA toolkit folder (default: $CUDA_PATH, the nvcc on PATH, "
+                            "/usr/local/cuda*)")
+    group.add_argument("--gpu-id", metavar="N", type=int, default=None,
+                       help="GPU to run on (default 0)")
+
+
+def _with_cuda_options(handler):
+    """``handler`` with the CUDA flags checked and passed on to :mod:`models.devices` through
+    the environment (so that worker processes see them too)."""
+    def call(args):
+        options = {"compute_capability": getattr(args, "compute_capability", None),
+                   "cuda_path": getattr(args, "cuda_path", None),
+                   "gpu_id": getattr(args, "gpu_id", None)}
+        if any(v is not None for v in options.values()):
+            if getattr(args, "backend", None) != "cuda":
+                given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
+                raise UsageError(f"{', '.join(given)} apply to --backend cuda only (got "
+                                 f"--backend {getattr(args, 'backend', 'runtime')})")
+            from models import devices
+
+            devices.set_cuda_options(**options)
+        return handler(args)
+    return call
 
 
 class Terminated(KeyboardInterrupt):

@@ -155,11 +155,21 @@ def test_perturbation_changes_nothing_before_it_and_something_after(small_chaos_
     assert not (np.array_equal(ci, ti) and np.array_equal(ct, tt))
 
 
-def test_unknown_and_unavailable_backends_raise_clear_errors():
+def test_unknown_and_unavailable_backends_raise_clear_errors(tmp_path, monkeypatch):
     with pytest.raises(devices.BackendError, match="unknown backend"):
         with devices.backend("gpu"):
             pass
-    with pytest.raises(devices.BackendError, match="cuda"):
+    # cuda without a toolkit: one message naming what to do
+    with pytest.raises(devices.BackendError, match="no nvcc in"):
+        with devices.backend("cuda", cuda_path=tmp_path):
+            pass
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CUDA_PATH", raising=False)
+    monkeypatch.delenv("CUDA_HOME", raising=False)
+    from models import cuda
+
+    monkeypatch.setattr(cuda.glob, "glob", lambda pattern: [])
+    with pytest.raises(devices.BackendError, match="no CUDA toolkit found"):
         with devices.backend("cuda"):
             pass
 
