@@ -164,11 +164,21 @@ def check_compute_capability(value) -> float:
     return cc
 
 
+def check_gpu_id(value) -> int:
+    """A GPU index: a whole number >= 0."""
+    try:
+        index = int(value)
+    except (TypeError, ValueError):
+        index = -1
+    if index < 0 or index != value and str(index) != str(value).strip():
+        raise CudaError(f"GPU id {value!r} must be a whole number >= 0 (0 is the first GPU)")
+    return index
+
+
 def toolchain(*, compute_capability=None, cuda_path=None, gpu_id=None) -> Toolchain:
     """Find everything a CUDA build needs; :class:`CudaError` names what is missing."""
     cc = None if compute_capability is None else check_compute_capability(compute_capability)
-    if gpu_id is not None and (int(gpu_id) != gpu_id or gpu_id < 0):
-        raise CudaError(f"GPU id {gpu_id!r} must be a whole number >= 0")
+    gpu_id = None if gpu_id is None else check_gpu_id(gpu_id)
     path = find_cuda(cuda_path)
     nvcc = path / "bin" / "nvcc"
     include, library = find_curand(path)

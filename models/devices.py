@@ -112,7 +112,6 @@ class _Device:
         self.build_only = build_only
         self.compile = compile
         self.tools = tools          # models.cuda.Toolchain of a cuda build
-        self.built = False
 
     def run(self, net: b2.Network, duration: b2.Quantity) -> None:
         """Run ``net`` for ``duration`` (and, for standalone, build and execute)."""
@@ -124,7 +123,6 @@ class _Device:
         run = not self.build_only and (self.name == "cpp" or self.tools.gpu_present)
         b2.device.build(directory=str(self.directory), compile=self.compile or run, run=run,
                         with_output=False)
-        self.built = True
         if self.name == "cuda" and not self.build_only and not run:
             raise NoGPU(self.directory, self.tools.compute_capability)
 
@@ -172,8 +170,8 @@ def set_cuda_options(*, compute_capability=None, cuda_path=None, gpu_id=None) ->
     try:
         if compute_capability is not None:
             compute_capability = cuda.check_compute_capability(compute_capability)
-        if gpu_id is not None and (int(gpu_id) != gpu_id or int(gpu_id) < 0):
-            raise cuda.CudaError(f"GPU id {gpu_id!r} must be a whole number >= 0")
+        if gpu_id is not None:
+            gpu_id = cuda.check_gpu_id(gpu_id)
         if cuda_path is not None:
             cuda.find_cuda(cuda_path)
     except cuda.CudaError as exc:

@@ -33,11 +33,9 @@ BUILDABLE = ("chaos",)
 
 
 def _shown(path: Path) -> str:
-    path = Path(path)
-    try:
-        return os.path.relpath(path) if not path.is_absolute() else str(path)
-    except ValueError:
-        return str(path)
+    from protocols.cli import _shown as shown   # one rule for paths on the console
+
+    return shown(path)
 
 
 def _readme(backend: str, built: dict, compiled: bool, folder: Path) -> str:

@@ -170,6 +170,13 @@ def test_a_cuda_path_without_nvcc_is_one_line(tmp_path):
     assert status == 2 and "no nvcc" in one_line_error(err)
 
 
+@pytest.mark.parametrize("value", ["-1", "x", "1.5"])
+def test_a_bad_gpu_id_is_one_line(tmp_path, value):
+    status, _, err = run_cli(["build", QUICK, "--backend", "cuda", "--no-compile",
+                              "--gpu-id", value, "--out", str(tmp_path / "b")])
+    assert status == 2 and ("GPU id" in err or "invalid int value" in err)
+
+
 def test_no_gpu_is_reported_and_forced_by_the_fake_switch(monkeypatch):
     from models import cuda
 
@@ -256,13 +263,15 @@ def test_cpp_round_trip_equals_snnsuite_run(tmp_path):
 def test_cuda_build_of_the_quick_chaos_network_compiles_with_nvcc(tmp_path, monkeypatch):
     """snnsuite build --backend cuda: generated and nvcc-compiled here (no GPU: nothing ran);
     snnsuite run --backend cuda: the same, then exit 2 naming the folder."""
-    from models import cuda
+    from models import cuda, devices
 
     try:
         cuda.toolchain()
     except cuda.CudaError as exc:
         pytest.skip(str(exc))
     monkeypatch.setenv("SNNSUITE_FAKE_NO_GPU", "1")
+    for variable in devices.CUDA_VARIABLES.values():   # --compute-capability below sets one
+        monkeypatch.setenv(variable, "")
     started = time.perf_counter()
     status, out, err = run_cli(["build", QUICK, "--backend", "cuda", "--out",
                                 str(tmp_path / "b")])
