@@ -159,7 +159,7 @@ def run_one(n: int, backend: str, duration_s: float, indegree: int, config_path:
     import brian2 as b2
     from brian2 import second
 
-    from models import devices, replicas, rng
+    from models import devices, replicas
     from protocols import chaos
 
     devices.drop_debug_files()
@@ -190,13 +190,8 @@ def run_one(n: int, backend: str, duration_s: float, indegree: int, config_path:
 
     # 2. build and run, as chaos.simulate does (one replica, no perturbation)
     with devices.backend(backend) as dev:
-        b2.seed(rng.integer_seed(config.seed.session, block=0, purpose="noise"))
         t0 = time.perf_counter()
-        net, objects = replicas.build(struct, drawn.params, drawn.inputs,
-                                      realisations=[realisation], replica_realisation=[0],
-                                      weight_unit=drawn.weight_unit,
-                                      threshold_unit=drawn.threshold_unit,
-                                      perturbations=[], dt=config.protocol.dt)
+        net, objects = chaos._network(config, drawn, [], [realisation], [0], block=0)
         build_s = time.perf_counter() - t0
         if backend == "runtime":
             result["target"] = str(b2.prefs.codegen.target)
