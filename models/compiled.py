@@ -74,6 +74,7 @@ doi:10.7554/eLife.47314; the command-line mechanism is Brian2's
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -679,3 +680,166 @@ class CompiledNetwork:
             raise CompiledRunError(f"the binary {what} in {folder}: {detail}")
         return RunResult(folder, self.manifest, seed=None if seed is None else int(seed),
                          stopped_before_run=stop, wall_s=wall_s)
+
+
+# ----------------------------------------------------------------------------- build cache
+#: the environment variable that moves the build cache
+CACHE_VARIABLE = "SNNSUITE_CACHE_DIR"
+#: the file that marks a folder of the cache as a build this module made
+KEY_FILE = "snnsuite_build_key.json"
+
+
+def cache_root() -> Path:
+    """Where cached builds live: ``$SNNSUITE_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/snnsuite/compiled``, else ``~/.cache/snnsuite/compiled``."""
+    if os.environ.get(CACHE_VARIABLE):
+        return Path(os.environ[CACHE_VARIABLE]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "snnsuite" / "compiled"
+
+
+def structure_hash(key: Mapping) -> str:
+    """A 16-hex-digit hash of ``key`` (JSON-able), the Brian2, Python and machine it is built
+    with, and this module's format: builds with equal hashes are interchangeable."""
+    import hashlib
+    import platform
+
+    from brian2 import __version__ as brian2_version
+
+    text = json.dumps({"key": key, "format": FORMAT, "brian2": brian2_version,
+                       "python": platform.python_version(), "machine": platform.machine()},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class _Lock:
+    """An advisory file lock (``fcntl.flock``): released when the holder exits, even when
+    killed, so a lock never outlives its process."""
+
+    def __init__(self, path: Path, shared: bool = False):
+        self.path, self.shared, self.handle = path, shared, None
+
+    def acquire(self, blocking: bool = True) -> bool:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a")
+        mode = (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | (0 if blocking else fcntl.LOCK_NB)
+        try:
+            fcntl.flock(self.handle, mode)
+        except BlockingIOError:
+            self.handle.close()
+            self.handle = None
+            return False
+        return True
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()              # closing releases the lock
+            self.handle = None
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+@contextlib.contextmanager
+def cached_build(key: Mapping, build_fn: Callable, duration, *,
+                 root: str | Path | None = None):
+    """``with cached_build(key, build_fn, duration) as (compiled, built_now):`` the build of
+    ``key`` from the cache, built with :meth:`CompiledNetwork.build` the first time.
+
+    Builds live in ``root/<structure_hash(key)>/`` (default :func:`cache_root`).  Processes
+    that need the same build wait for the one that builds it (a lock per build), so one
+    structure compiles once however many workers a sweep has; each run then goes in a
+    folder of its caller's (``run(results_dir=...)``), so workers never share a file.
+    Inside the ``with`` the build is in use: :func:`clean` leaves it alone.
+    """
+    root = Path(root) if root is not None else cache_root()
+    digest = structure_hash(key)
+    folder, lock_path = root / digest, root / f"{digest}.lock"
+    built_now = False
+    while True:
+        with _Lock(lock_path, shared=True):
+            compiled = _load_cached(folder)
+            if compiled is not None:
+                yield compiled, built_now
+                return
+        with _Lock(lock_path):               # one process builds, the others wait here
+            if _load_cached(folder) is None:
+                (folder / KEY_FILE).unlink(missing_ok=True)
+                CompiledNetwork.build(folder, build_fn, duration)
+                (folder / KEY_FILE).write_text(json.dumps(
+                    {"hash": digest, "key": key, "built": time.strftime("%Y-%m-%dT%H:%M:%S")},
+                    indent=1, sort_keys=True, default=str))
+                built_now = True
+
+
+def _load_cached(folder: Path):
+    """The complete build in ``folder`` (manifest, binary and key file), or ``None``."""
+    if not (folder / KEY_FILE).is_file():
+        return None
+    try:
+        return CompiledNetwork.load(folder)
+    except (OSError, ValueError):
+        return None                          # damaged or half-removed: build it again
+
+
+def in_use(root: str | Path, digest: str) -> _Lock:
+    """The lock a run holds on build ``digest`` while it uses it (shared: runs do not
+    exclude each other; :func:`clean` skips a build so held).  ``acquire()``/``release()``."""
+    return _Lock(Path(root) / f"{digest}.lock", shared=True)
+
+
+def _size(folder: Path) -> int:
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+        except OSError:
+            pass
+    return total
+
+
+def cached_builds(root: str | Path | None = None) -> list[dict]:
+    """Every build in the cache: ``{path, hash, bytes, built, key}``; only folders with
+    this module's key file count (anything else in the folder is not ours)."""
+    root = Path(root) if root is not None else cache_root()
+    if not root.is_dir():
+        return []
+    out = []
+    for folder in sorted(root.iterdir()):
+        marker = folder / KEY_FILE
+        if not folder.is_dir() or folder.is_symlink() or not marker.is_file():
+            continue
+        try:
+            info = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            info = {}
+        out.append({"path": folder, "hash": folder.name, "bytes": _size(folder),
+                    "built": info.get("built", "?"), "key": info.get("key")})
+    return out
+
+
+def clean(root: str | Path | None = None, *, dry_run: bool = False) -> tuple[list, list]:
+    """Remove the cached builds (:func:`cached_builds`) no run is using; returns
+    ``(removed, skipped)`` lists of :func:`cached_builds` entries (``skipped``: in use)."""
+    root = Path(root) if root is not None else cache_root()
+    removed, skipped = [], []
+    for entry in cached_builds(root):
+        lock = _Lock(root / f"{entry['hash']}.lock")
+        if not lock.acquire(blocking=False):
+            skipped.append(entry)
+            continue
+        try:
+            if not dry_run:
+                (entry["path"] / KEY_FILE).unlink()   # first: a half-removed build is not one
+                shutil.rmtree(entry["path"])
+            removed.append(entry)
+        finally:
+            lock.release()
+    return removed, skipped

@@ -241,19 +241,20 @@ def build(structure: Structure, params: lif.LIFParams, inputs: InputParams, *,
     if inputs.noise not in NOISE_MODES:
         raise ValueError(f"inputs.noise must be one of {', '.join(NOISE_MODES)}, "
                          f"got {inputs.noise!r}")
-    offsets = (np.arange(n_replicas, dtype=np.int64) * n)[:, None]
+    values = point_arrays(structure, params, inputs, realisations=realisations,
+                          replica_realisation=of, weight_unit=weight_unit,
+                          threshold_unit=threshold_unit, perturbations=perturbations)
 
     neurons = lif.neuron_group(n * n_replicas, params, dt=dt, name="neurons",
                                extra_equations=FORCED_EQUATIONS if perturbations else "")
-    neurons.v_th = np.tile(params.v_th_mean + structure.v_th_offset * threshold_unit, n_replicas)
-    neurons.v = np.concatenate([np.asarray(realisations[r].v0, dtype=float) for r in of]) * b2.volt
+    neurons.v_th = values["neurons.v_th"]
+    neurons.v = values["neurons.v"]
     neurons.I_syn = 0 * mV
 
     recurrent = b2.Synapses(neurons, neurons, model=lif.SYNAPSE_MODEL, on_pre=lif.ON_PRE,
                             dt=dt, name="recurrent", namespace={})
-    if connect(recurrent, (structure.pre[None, :] + offsets).ravel(),
-               (structure.post[None, :] + offsets).ravel()):
-        recurrent.w = np.tile(structure.weight * float(weight_unit), n_replicas) * b2.volt
+    if connect(recurrent, values["recurrent.sources"], values["recurrent.targets"]):
+        recurrent.w = values["recurrent.w"]
     objects = [neurons, recurrent]
 
     predrawn = inputs.noise == "predrawn"
@@ -261,24 +262,23 @@ def build(structure: Structure, params: lif.LIFParams, inputs: InputParams, *,
     if predrawn:
         background = _spike_generator("background", [r.background for r in realisations], n, dt)
     else:
-        background = b2.PoissonGroup(n_real * n, rates=inputs.background_rate, dt=dt,
+        background = b2.PoissonGroup(n_real * n, rates=values["background.rates"], dt=dt,
                                      name="background", namespace={})
-    objects += [background, _fan_out(background, n, [np.array([i]) for i in range(n)], neurons,
-                                     of, n, dt, BACKGROUND_ON_PRE,
+    objects += [background, _fan_out(background, neurons, values, dt, BACKGROUND_ON_PRE,
                                      {"w_background": inputs.background_jump})]
     if channels_on:
         if predrawn:
             channels = _spike_generator("channels", [r.channels for r in realisations],
                                         inputs.n_channels, dt)
         else:
-            channels = _device_channels(realisations, inputs, dt)
-        objects += [channels, _fan_out(channels, inputs.n_channels, structure.channel_targets,
-                                       neurons, of, n, dt, CHANNEL_ON_PRE,
+            channels = _device_channels(values["channel_rates.values"], inputs, dt)
+        objects += [channels, _fan_out(channels, neurons, values, dt, CHANNEL_ON_PRE,
                                        {"w_channel": inputs.channel_jump})]
 
     if perturbations:
-        objects += _forced_spikes(structure, perturbations, neurons, n, weight_unit,
-                                  params.v_reset, dt)
+        neurons.forced = values["neurons.forced"]
+        neurons.forced_input = values["neurons.forced_input"]
+        _forced_spikes(perturbations, neurons, params.v_reset)
 
     spikes = b2.SpikeMonitor(neurons, name="spikes")
     objects.append(spikes)
@@ -300,35 +300,85 @@ def _spike_generator(name, trains, n_sources, dt):
                                   dt=dt, sorted=True, name=name)
 
 
-def _device_channels(realisations, inputs, dt):
+def _device_channels(table, inputs, dt):
     """The channels of every realisation as one ``PoissonGroup`` drawn by the device: source
-    ``r * n_channels + c`` spikes at ``realisations[r].channel_rates[k, c]`` in interval ``k``."""
-    tables = [r.channel_rates for r in realisations]
-    if any(t is None for t in tables):
-        raise ValueError("noise='device' with channels on needs every realisation's "
-                         "channel_rates (replicas.channel_rate_table)")
-    tables = [np.asarray(t, dtype=float) for t in tables]
-    shapes = {t.shape for t in tables}
-    if len(shapes) != 1 or next(iter(shapes))[1:] != (inputs.n_channels,):
-        raise ValueError(f"channel_rates must all have shape (n_intervals, {inputs.n_channels}), "
-                         f"got {sorted(shapes)}")
-    rates = b2.TimedArray(np.concatenate(tables, axis=1) * Hz, dt=inputs.channel_interval,
-                          name="channel_rates")
-    return b2.PoissonGroup(len(tables) * inputs.n_channels, rates="channel_rates(t, i)", dt=dt,
+    ``r * n_channels + c`` spikes at ``table[k, r * n_channels + c]`` (Hz) in interval ``k``."""
+    rates = b2.TimedArray(table, dt=inputs.channel_interval, name="channel_rates")
+    return b2.PoissonGroup(table.shape[1], rates="channel_rates(t, i)", dt=dt,
                            name="channels", namespace={"channel_rates": rates})
 
 
-def _fan_out(source, n_sources, targets, neurons, of, n, dt, on_pre, namespace):
-    """Synapses fanning input source ``(realisation r, s)`` (index ``r * n_sources + s`` of
-    ``source``) out to ``targets[s]`` in each replica reading ``r``."""
-    pre_of = np.concatenate([np.full(len(t), s) for s, t in enumerate(targets)]).astype(np.int64)
+def _fan_out(source, neurons, values, dt, on_pre, namespace):
+    """Synapses fanning each input source out to its targets (``values`` of
+    :func:`point_arrays`: ``<source>_synapses.sources`` / ``.targets``)."""
+    name = f"{source.name}_synapses"
+    synapses = b2.Synapses(source, neurons, on_pre=on_pre, dt=dt, name=name,
+                           namespace=namespace)
+    connect(synapses, values[f"{name}.sources"], values[f"{name}.targets"])
+    return synapses
+
+
+def _fan_out_indices(n_sources, targets, of, n) -> tuple[np.ndarray, np.ndarray]:
+    """Source ``(realisation r, s)`` (index ``r * n_sources + s``) to ``targets[s]`` in
+    each replica reading ``r``."""
+    pre_of = np.concatenate([np.full(len(t), s) for s, t in enumerate(targets)]
+                            + [np.zeros(0)]).astype(np.int64)
     post_of = np.concatenate(targets).astype(np.int64) if len(targets) else np.zeros(0, np.int64)
     pre = np.concatenate([pre_of + r * n_sources for r in of])
     post = np.concatenate([post_of + q * n for q in range(of.size)])
-    synapses = b2.Synapses(source, neurons, on_pre=on_pre, dt=dt,
-                           name=f"{source.name}_synapses", namespace=namespace)
-    connect(synapses, pre, post)
-    return synapses
+    return pre, post
+
+
+def point_arrays(structure: Structure, params: lif.LIFParams, inputs: InputParams, *,
+                 realisations: list, replica_realisation, weight_unit: b2.Quantity,
+                 threshold_unit: b2.Quantity, perturbations: list) -> dict:
+    """Every array :func:`build` gives its objects, named ``object.variable``.
+
+    ``neurons.v_th``, ``neurons.v`` (volts), ``recurrent.sources`` / ``.targets``
+    (indices into all replicas' neurons) and ``recurrent.w`` (volts);
+    ``background_synapses.sources`` / ``.targets`` and, with channels on,
+    ``channels_synapses.*``; with device noise ``background.rates`` and, with
+    channels on, ``channel_rates.values`` (``(n_intervals, n_real * n_channels)``, Hz);
+    with perturbations ``neurons.forced`` and ``neurons.forced_input`` (volts).
+    A compiled build (:mod:`models.compiled`) takes a new point's values from here:
+    what the network of another point would have been given.
+    """
+    n = structure.n_neurons
+    of = np.asarray(replica_realisation, dtype=np.int64)
+    n_replicas = of.size
+    offsets = (np.arange(n_replicas, dtype=np.int64) * n)[:, None]
+    out = {
+        "neurons.v_th": np.tile(params.v_th_mean + structure.v_th_offset * threshold_unit,
+                                n_replicas),
+        "neurons.v": np.concatenate([np.asarray(realisations[r].v0, dtype=float)
+                                     for r in of]) * b2.volt,
+        "recurrent.sources": (structure.pre[None, :] + offsets).ravel(),
+        "recurrent.targets": (structure.post[None, :] + offsets).ravel(),
+        "recurrent.w": np.tile(structure.weight * float(weight_unit), n_replicas) * b2.volt,
+    }
+    out["background_synapses.sources"], out["background_synapses.targets"] = \
+        _fan_out_indices(n, [np.array([i]) for i in range(n)], of, n)
+    device = inputs.noise == "device"
+    if device:
+        out["background.rates"] = inputs.background_rate
+    if inputs.n_channels > 0 and inputs.channels_on:
+        out["channels_synapses.sources"], out["channels_synapses.targets"] = \
+            _fan_out_indices(inputs.n_channels, structure.channel_targets, of, n)
+        if device:
+            tables = [r.channel_rates for r in realisations]
+            if any(t is None for t in tables):
+                raise ValueError("noise='device' with channels on needs every realisation's "
+                                 "channel_rates (replicas.channel_rate_table)")
+            tables = [np.asarray(t, dtype=float) for t in tables]
+            shapes = {t.shape for t in tables}
+            if len(shapes) != 1 or next(iter(shapes))[1:] != (inputs.n_channels,):
+                raise ValueError(f"channel_rates must all have shape (n_intervals, "
+                                 f"{inputs.n_channels}), got {sorted(shapes)}")
+            out["channel_rates.values"] = np.concatenate(tables, axis=1) * Hz
+    if perturbations:
+        out["neurons.forced"], out["neurons.forced_input"] = _forced_arrays(
+            structure, perturbations, n * n_replicas, n, weight_unit)
+    return out
 
 
 def connect(synapses: b2.Synapses, i: np.ndarray, j: np.ndarray) -> bool:
@@ -349,8 +399,23 @@ def connect(synapses: b2.Synapses, i: np.ndarray, j: np.ndarray) -> bool:
     return True
 
 
-def _forced_spikes(structure, perturbations, neurons, n, weight_unit, v_reset, dt):
-    """Flag the forced neurons and their targets; one operation applies the spikes.
+def _forced_arrays(structure, perturbations, size, n, weight_unit):
+    """``forced`` (1 for each forced neuron) and ``forced_input`` (the weight each target of
+    a forced neuron receives from it in its replica, volts) of every neuron."""
+    times = {round(float(p.time / second), 12) for p in perturbations}
+    if len(times) != 1:
+        raise ValueError(f"all forced spikes must share one time, got {sorted(times)} s")
+    flags = np.zeros(size)
+    inputs = np.zeros(size)
+    for p in perturbations:
+        flags[p.neuron + p.replica * n] = 1.0
+        out = structure.pre == p.neuron
+        np.add.at(inputs, structure.post[out] + p.replica * n, structure.weight[out])
+    return flags, inputs * float(weight_unit) * b2.volt
+
+
+def _forced_spikes(perturbations, neurons, v_reset):
+    """One operation applies the forced spikes (flags set from :func:`_forced_arrays`).
 
     At ``t_forced`` a forced neuron goes to ``v_reset`` and becomes refractory
     (as the threshold and reset would do), and each of its targets in its
@@ -358,22 +423,10 @@ def _forced_spikes(structure, perturbations, neurons, n, weight_unit, v_reset, d
     operation that runs at ``t_forced`` only replaces a spike generator and two
     pathways that would run at every step.
     """
-    times = {round(float(p.time / second), 12) for p in perturbations}
-    if len(times) != 1:
-        raise ValueError(f"all forced spikes must share one time, got {sorted(times)} s")
     t_forced = perturbations[0].time
-    flags = np.zeros(len(neurons))
-    inputs = np.zeros(len(neurons))
-    for p in perturbations:
-        flags[p.neuron + p.replica * n] = 1.0
-        out = structure.pre == p.neuron
-        np.add.at(inputs, structure.post[out] + p.replica * n, structure.weight[out])
-    neurons.forced = flags
-    neurons.forced_input = inputs * float(weight_unit) * b2.volt
     neurons.namespace.update(t_forced=t_forced, v_reset=v_reset)
     # part of the group (it runs with it): nothing to add to the network
     neurons.run_regularly(FORCED_SPIKE, dt=t_forced, when="synapses", name="forced_spikes")
-    return []
 
 
 def spikes_of(objects: dict, n_neurons: int) -> ReplicaSpikes:

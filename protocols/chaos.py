@@ -41,6 +41,7 @@ Run it::
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -495,25 +496,174 @@ def simulate_single(config, *, block: int = 0, trial: int = 0, perturbed: bool =
 
 
 def simulate_point(config, *, block: int = 0, backend: str = "runtime",
-                   build_root: str | None = None, keep_spikes: bool = False) -> tuple[dict, dict]:
+                   build_root: str | None = None, keep_spikes: bool = False,
+                   compile_once: bool | None = None) -> tuple[dict, dict]:
     """Simulate every trial's control and perturbed runs for one point and measure them.
 
+    On ``cpp``, a point that :func:`compile_once_blocker` accepts runs on a cached build
+    of its structure (:func:`simulate_compiled`) unless ``compile_once`` is false
+    (default: ``$SNNSUITE_COMPILE_ONCE``, on unless ``0``).
     Returns ``(attrs, datasets)`` ready for :meth:`analysis.results.ResultWriter.write_point`.
     """
     started = time.perf_counter()
     # 2. build: draw everything random from the point's streams
     drawn = draw(config, block)
     # 3. run all replicas in one network
-    all_spikes = simulate(config, drawn, perturbations_of(config, drawn), block=block,
-                          backend=backend, build_root=build_root)
+    build = {}
+    if backend == "cpp" and compile_once_enabled(compile_once) \
+            and compile_once_blocker(config) is None:
+        all_spikes, build = simulate_compiled(config, drawn, block=block, build_root=build_root)
+    else:
+        all_spikes = simulate(config, drawn, perturbations_of(config, drawn), block=block,
+                              backend=backend, build_root=build_root)
     sim_time = time.perf_counter() - started
     by_replica = all_spikes.split()
     empty = (np.zeros(0, np.int32), np.zeros(0))
     attrs, datasets = measure(config, drawn, lambda r: by_replica.get(r, empty),
                               keep_spikes=keep_spikes)
     attrs.update(block_id=int(block), simulation_time_s=float(sim_time),
-                 compute_time_s=float(time.perf_counter() - started), backend=backend)
+                 compute_time_s=float(time.perf_counter() - started), backend=backend, **build)
     return attrs, datasets
+
+
+# --------------------------------------------------------------------------- compile once
+#: keys a compiled build takes per run (models.compiled): values of variables, a seed
+RUN_VALUE_KEYS = ("network.v_th_std", "network.g_std", "network.initial_v",
+                  "input.background_rate", "seed.session")
+#: keys only the measures read: they do not change the simulation
+ANALYSIS_KEYS = ("protocol.bin", "protocol.growth_fraction", "protocol.fano_window")
+#: ``0`` turns compile-once off (every cpp point builds its own project)
+COMPILE_ONCE_VARIABLE = "SNNSUITE_COMPILE_ONCE"
+#: the code a build is generated from: a change here makes every cached build stale
+_BUILD_SOURCES = ("models/lif.py", "models/replicas.py", "models/compiled.py",
+                  "models/devices.py", "protocols/chaos.py")
+
+
+def compile_once_enabled(compile_once: bool | None = None) -> bool:
+    """``compile_once`` if given, else ``$SNNSUITE_COMPILE_ONCE`` (on unless ``0``)."""
+    if compile_once is not None:
+        return bool(compile_once)
+    return os.environ.get(COMPILE_ONCE_VARIABLE, "1").strip() != "0"
+
+
+def compile_once_blocker(config) -> str | None:
+    """Why the points of ``config`` cannot share one cpp build (``None``: they can).
+
+    Two things change the size of a network's arrays from point to point, and sizes
+    are compiled in: pre-drawn input spikes and a random number of synapses.
+    """
+    if config.input.noise != "device":
+        return ("input.noise is predrawn: the input spike arrays differ in size from point "
+                "to point (set input.noise: device)")
+    if not config.network.fixed_indegree:
+        return ("network.fixed_indegree is false: the number of synapses differs from point "
+                "to point (set network.fixed_indegree: true)")
+    return None
+
+
+def compile_note(config, backend: str) -> str | None:
+    """One line for a sweep's start: how its cpp points are compiled."""
+    if backend != "cpp":
+        return None
+    if not compile_once_enabled():
+        return f"cpp: every point compiles its own project (${COMPILE_ONCE_VARIABLE}=0)"
+    reason = compile_once_blocker(config)
+    if reason:
+        return f"cpp: every point compiles its own project: {reason}"
+    from models import compiled
+
+    return (f"cpp: points of one structure share one build (cache {compiled.cache_root()}; "
+            "`snnsuite clean` removes it)")
+
+
+def _source_digest() -> str:
+    import hashlib
+
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for name in _BUILD_SOURCES:
+        digest.update(name.encode() + b"\0" + (root / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def structure_key(config, arrays: dict) -> dict:
+    """What a build of this point compiles in: the config without :data:`RUN_VALUE_KEYS`
+    and :data:`ANALYSIS_KEYS`, the shapes of every array the network is given, and the
+    code it is generated from."""
+    skip = set(RUN_VALUE_KEYS) | set(ANALYSIS_KEYS)
+    settings = {f"{section}.{key}": str(value) for section in SCHEMA
+                for key, value in dict(config[section]).items()
+                if f"{section}.{key}" not in skip}
+    shapes = {name: list(np.shape(value)) for name, value in sorted(arrays.items())}
+    return {"protocol": NAME, "settings": settings, "arrays": shapes,
+            "sources": _source_digest()}
+
+
+def split_values(manifest: dict, arrays: dict) -> tuple[dict, dict]:
+    """``arrays`` (:func:`models.replicas.point_arrays`) as the ``values`` and ``static``
+    of :meth:`models.compiled.CompiledNetwork.run`; refuses a build that sets an array
+    the point does not give (it would keep the first point's)."""
+    values, static = {}, {}
+    for name, value in arrays.items():
+        if name in manifest["settable"]:
+            values[name] = value
+        elif name in manifest["static"]:
+            static[name] = value
+        else:
+            raise RuntimeError(f"the compiled build cannot take {name!r}: neither settable "
+                               "nor a replaceable static array")
+    missing = sorted(set(manifest["static"]) - set(arrays))
+    if missing:
+        raise RuntimeError(f"the compiled build sets {', '.join(missing)} from the first "
+                           "point's values and this point gives none: models.replicas."
+                           "point_arrays must return them")
+    return values, static
+
+
+def simulate_compiled(config, drawn: Drawn, *, block: int = 0,
+                      build_root: str | None = None):
+    """Run the drawn point on the cached cpp build of its structure (built on first use):
+    ``(ReplicaSpikes, attrs)``, the spikes identical to :func:`simulate` on ``cpp``.
+
+    The point's thresholds, initial potentials, weights, connectivity, forced-spike flags
+    and background rate go in as run values, its noise seed as the run's seed; the binary's
+    output is read back and checked (:meth:`models.compiled.CompiledNetwork.run`).
+    """
+    import shutil
+    import tempfile
+
+    from brian2 import second
+
+    from models import compiled, replicas, rng
+
+    perturbations = perturbations_of(config, drawn)
+    arrays = replicas.point_arrays(
+        drawn.structure, drawn.params, drawn.inputs, realisations=drawn.realisations,
+        replica_realisation=drawn.layout.realisation, weight_unit=drawn.weight_unit,
+        threshold_unit=drawn.threshold_unit, perturbations=perturbations)
+    key = structure_key(config, arrays)
+
+    def build_network():
+        return _network(config, drawn, perturbations, None, None, block)[0]
+
+    if build_root is not None:
+        Path(build_root).mkdir(parents=True, exist_ok=True)
+    built_at = time.perf_counter()
+    with compiled.cached_build(key, build_network, drawn.duration) as (binary, built_now):
+        build_s = time.perf_counter() - built_at
+        values, static = split_values(binary.manifest, arrays)
+        folder = Path(tempfile.mkdtemp(prefix=f"point{block}_", dir=build_root))
+        try:
+            result = binary.run(values, static=static, results_dir=folder / "run",
+                                seed=rng.integer_seed(config.seed.session, block=block,
+                                                      purpose="noise"))
+            index, time_s = result.spikes("spikes")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    spikes = replicas.spikes_from_arrays(index, time_s, drawn.structure.n_neurons,
+                                         perturbations, float(config.protocol.dt / second))
+    return spikes, {"compiled_once": True, "build_hash": binary.directory.name,
+                    "build_reused": not built_now, "build_time_s": float(build_s)}
 
 
 def sweep_point(config, *, block: int = 0, backend: str = "runtime",

@@ -571,6 +571,28 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_clean(args) -> int:
+    """``snnsuite clean``: remove the cached compile-once builds (models.compiled)."""
+    from models import compiled
+
+    root = Path(args.cache).expanduser() if args.cache else compiled.cache_root()
+    if args.cache and root.exists() and not root.is_dir():
+        raise UsageError(f"--cache {_shown(root)} is not a folder")
+    removed, skipped = compiled.clean(root, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for entry in removed:
+        print(f"{verb}: {_shown(entry['path'])} ({entry['bytes'] / 2**20:.1f} MiB, built "
+              f"{entry['built']})")
+    for entry in skipped:
+        print(f"kept: {_shown(entry['path'])}: in use by a running sweep")
+    total = sum(entry["bytes"] for entry in removed) / 2**20
+    if not removed and not skipped:
+        print(f"no cached builds in {_shown(root)}")
+    else:
+        print(f"{verb} {len(removed)} cached build(s), {total:.1f} MiB, from {_shown(root)}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- entry points
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -604,6 +626,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true",
                         help="replace files of an earlier export (default: refuse)")
     export.set_defaults(handler=_cmd_export)
+
+    clean = commands.add_parser("clean", help="remove the cached cpp builds of compile-once "
+                                "sweeps (docs/models.md)")
+    clean.add_argument("--cache", metavar="DIR", default=None,
+                       help="the cache folder (default: $SNNSUITE_CACHE_DIR, else "
+                            "~/.cache/snnsuite/compiled)")
+    clean.add_argument("--dry-run", action="store_true",
+                       help="list what would be removed, remove nothing")
+    clean.set_defaults(handler=_cmd_clean)
 
     from protocols import standalone
 

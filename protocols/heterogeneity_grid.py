@@ -194,6 +194,9 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
     done = writer.completed()
     tasks = [(cfg, i, j, block, backend, str(out_dir / "build"))
              for i, j, block, cfg in _pending(config, done)]
+    note = chaos.compile_note(config, backend) if tasks else None
+    if note:
+        print(f"snnsuite: {note}", flush=True)
     return sweep.run_points(NAME, _compute, tasks, writer=writer,
                             total=len(v_axis) * len(g_axis), out_dir=out_dir,
                             scheduler=config.grid.scheduler, address=config.grid.dask_address,

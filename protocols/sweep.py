@@ -543,6 +543,9 @@ def run_sweep(module, config, out_dir: Path, *, backend: str = "runtime", jobs=N
     done = writer.completed()
     build_root = str(Path(out_dir) / "build")
     tasks = [(module.__name__, p, backend, build_root) for p in all_points if p.name not in done]
+    note = getattr(module, "compile_note", None)
+    if note is not None and tasks and note(tasks[0][1].config, backend):
+        print(f"snnsuite: {note(tasks[0][1].config, backend)}", flush=True)
     return run_points(f"{module.NAME} sweep", compute_point, tasks, writer=writer,
                       total=len(all_points), out_dir=out_dir, scheduler=config.sweep.scheduler,
                       address=config.sweep.dask_address, max_cores=config.sweep.max_cores,
@@ -570,7 +573,8 @@ def measures(result) -> list[str]:
     from analysis.results import _is_real
 
     skip = set(result.axis_names) | {"block_id", "worker_pid", "compute_time_s",
-                                     "simulation_time_s", "i", "j"}
+                                     "simulation_time_s", "i", "j", "build_time_s",
+                                     "build_reused", "compiled_once"}
     names = None
     for point in result.points.values():
         here = {k for k, v in point.attrs.items() if _is_real(v) and k not in skip}

@@ -35,3 +35,20 @@ def numpy_target(monkeypatch):
     """Brian2's numpy target for this test (and the processes it starts): nothing is
     compiled, which is what small networks with one-off parameter values want."""
     monkeypatch.setenv("SNNSUITE_RUNTIME_TARGET", "numpy")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _build_cache(tmp_path_factory):
+    """Compile-once builds (models.compiled) go to a cache of the test session's, not to
+    the user's ~/.cache."""
+    import os
+
+    from models.compiled import CACHE_VARIABLE
+
+    previous = os.environ.get(CACHE_VARIABLE)
+    os.environ[CACHE_VARIABLE] = str(tmp_path_factory.mktemp("build_cache"))
+    yield
+    if previous is None:
+        os.environ.pop(CACHE_VARIABLE, None)
+    else:
+        os.environ[CACHE_VARIABLE] = previous
