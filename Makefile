@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.snnsuite-installed
 
-.PHONY: demo test test-slow install bench bench-grid bench-ei-rnn bench-scaling clean
+.PHONY: demo test test-slow install bench bench-grid bench-ei-rnn bench-scaling bench-backends clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ bench-grid: $(STAMP)
 # N = 16000 (drawing the fixed in-degree); run on a quiet machine
 bench-scaling: $(STAMP)
 	$(PY) benchmarks/scaling.py --out results/scaling.json
+
+# the quick grid and 4 points of the default grid on runtime, cpp compiled once and cpp
+# recompiled per point (about 10 min on 2 cores)
+bench-backends: $(STAMP)
+	$(PY) benchmarks/backends.py --out results/backends.json
 
 clean:
 	rm -rf results build *.egg-info

@@ -605,10 +605,10 @@ def split_values(manifest: dict, arrays: dict) -> tuple[dict, dict]:
     the point does not give (it would keep the first point's)."""
     values, static = {}, {}
     for name, value in arrays.items():
-        if name in manifest["settable"]:
-            values[name] = value
-        elif name in manifest["static"]:
+        if name in manifest["static"]:        # the binary's own initialisation: one file
             static[name] = value
+        elif name in manifest["settable"]:
+            values[name] = value
         else:
             raise RuntimeError(f"the compiled build cannot take {name!r}: neither settable "
                                "nor a replaceable static array")
