@@ -190,22 +190,14 @@ def not_computable(title: str, reason: str, path) -> Path:
 
 
 # --------------------------------------------------------------------------- 1. training
-def training_curves(log: Mapping[str, Sequence[float]], path, *,
-                    best_epoch: float | None = None) -> Path:
-    """Loss, validation correlation, learning rate and loss terms against the epoch (2 x 2).
-
-    ``log`` maps each of ``LOG_KEYS`` to a 1-D array, all of one length >= 1;
-    NaN marks epochs where a value was not computed (e.g. validation every
-    k epochs): each curve joins its finite points. Values <= 0 are left out of
-    the log-scale panels. ``best_epoch`` draws a dashed vertical line on every
-    panel.
-    """
+def _log_series(log: Mapping[str, Sequence[float]], keys: Sequence[str]) -> dict:
+    """The ``keys`` of ``log`` as 1-D float arrays of one length >= 1."""
     if not isinstance(log, Mapping):
         raise TypeError(f"log must be a mapping of 1-D arrays, got {type(log).__name__}")
-    missing = [key for key in LOG_KEYS if key not in log]
+    missing = [key for key in keys if key not in log]
     if missing:
         raise ValueError(f"log lacks the keys {missing} (has {sorted(log)})")
-    series = {key: _array(log[key], f"log[{key!r}]", 1, "[n_epochs]") for key in LOG_KEYS}
+    series = {key: _array(log[key], f"log[{key!r}]", 1, "[n_epochs]") for key in keys}
     n_epochs = len(series["epoch"])
     if n_epochs == 0:
         raise ValueError("log['epoch'] must hold at least one epoch, got shape (0,)")
@@ -213,46 +205,113 @@ def training_curves(log: Mapping[str, Sequence[float]], path, *,
         if values.shape != (n_epochs,):
             raise ValueError(f"log[{key!r}] must have the shape of log['epoch'] ({n_epochs},), "
                              f"got shape {values.shape}")
-    epoch = series["epoch"]
+    return series
 
+
+def _curve_panel(ax, series: dict, title: str, ylabel: str, log_y: bool, curves,
+                 best_epoch) -> None:
+    """``curves`` (key, label, colour) of ``series`` against the epoch, each joining its finite
+    points (values <= 0 left out when ``log_y``); a dashed line at ``best_epoch``."""
+    epoch = series["epoch"]
+    drawn = 0
+    for key, label, colour in curves:
+        values = series[key]
+        keep = np.isfinite(values) & np.isfinite(epoch) & ((values > 0) if log_y else True)
+        if not keep.any():  # say so in the legend rather than drop the curve silently
+            ax.plot([], [], color=colour, lw=1.2,
+                    label=f"{label}: no finite{' positive' if log_y else ''} values")
+            continue
+        few = keep.sum() <= 30  # markers keep sparse or single points visible
+        ax.plot(epoch[keep], values[keep], color=colour, lw=1.2, label=label,
+                marker="o" if few else None, ms=3)
+        drawn += 1
+    if log_y and drawn:
+        ax.set_yscale("log")
+        low, high = ax.get_ylim()
+        _plain_log_labels(ax.yaxis, np.log10(high / low))
+    if not drawn:
+        _no_data(ax, "no finite values" if not log_y else "no finite positive values")
+    if best_epoch is not None:
+        ax.axvline(best_epoch, color="k", ls="--", lw=1, label=f"best epoch ({best_epoch:g})")
+    ax.set(title=title, ylabel=ylabel)
+    if len(curves) > 1 or best_epoch is not None or not drawn:
+        ax.legend(fontsize=8, loc="best", framealpha=0.85)
+    ax.grid(alpha=0.25, which="major")
+
+
+def _best_correlation_panel(ax, epoch: np.ndarray, corr: np.ndarray, best_epoch) -> None:
+    """Running best of the validation correlation, a star at the best epoch, annotated.
+
+    The star sits at ``best_epoch`` when the log has a finite correlation there,
+    else at the highest correlation; when the two differ (a checkpoint chosen by
+    the validation loss) the highest is marked too.
+    """
+    colour = "tab:green"
+    keep = np.isfinite(corr) & np.isfinite(epoch)
+    if best_epoch is not None:
+        ax.axvline(best_epoch, color="k", ls="--", lw=1)
+    ax.set(title="Best validation correlation", ylabel="validation correlation r")
+    ax.grid(alpha=0.25, which="major")
+    if not keep.any():
+        _no_data(ax)
+        return
+    order = np.argsort(epoch[keep], kind="stable")
+    x, r = epoch[keep][order], corr[keep][order]
+    running = np.maximum.accumulate(r)
+    ax.plot(x, r, color=colour, lw=0.8, alpha=0.3, label="validation r")
+    ax.plot(x, running, color=colour, lw=1.8, drawstyle="steps-post", label="best so far",
+            marker="o" if x.size <= 30 else None, ms=3)
+    highest = int(np.argmax(r))  # the first epoch reaching the maximum
+    at_best = np.flatnonzero(x == best_epoch) if best_epoch is not None else np.array([], int)
+    star = int(at_best[0]) if at_best.size else highest
+    ax.plot(x[star], r[star], marker="*", ms=16, color="gold", mec="k", mew=0.8, ls="",
+            zorder=5, label=f"best epoch ({x[star]:g})" if at_best.size else "highest r")
+    if r[highest] > r[star]:
+        ax.plot(x[highest], r[highest], marker="o", ms=8, mfc="none", mec="k", mew=1.2, ls="",
+                zorder=5, label=f"highest r = {r[highest]:.3f} (epoch {x[highest]:g})")
+    # zoom on the last three quarters of the run: panel (b) shows the whole rise
+    low, high = float(running[x.size // 4]), float(running.max())
+    span = high - low if high > low else 0.05
+    ax.set_ylim(low - 0.15 * span, high + 0.15 * span)
+    left, right = x.min(), x.max()
+    on_right = right > left and (x[star] - left) / (right - left) > 0.6
+    ax.annotate(f"r = {r[star]:.3f}\nepoch {x[star]:g}", (x[star], r[star]),
+                xytext=(-12 if on_right else 12, -14), textcoords="offset points",
+                ha="right" if on_right else "left", va="top", fontsize=9,
+                bbox=dict(boxstyle="round,pad=0.3", fc="w", ec="0.6", alpha=0.9),
+                arrowprops=dict(arrowstyle="-", color="0.4", lw=0.8))
+    ax.legend(fontsize=8, loc="lower right" if not on_right else "lower center",
+              framealpha=0.85)
+
+
+def training_curves(log: Mapping[str, Sequence[float]], path, *,
+                    best_epoch: float | None = None) -> Path:
+    """Loss, validation correlation, learning rate and best correlation against the epoch.
+
+    Four panels (2 x 2): (a) train and validation loss, (b) validation PSTH
+    correlation, (c) learning rate, (d) the running best (maximum so far) of
+    the validation correlation with a star at the best epoch, annotated with
+    its correlation and epoch: ``best_epoch`` when given (and the log has a
+    finite correlation there), else the epoch of the highest correlation.
+    Panel (d) zooms on the running best from a quarter of the validated epochs
+    on (its rise before then is in panel (b)).
+
+    ``log`` maps each of ``LOG_KEYS`` to a 1-D array, all of one length >= 1;
+    NaN marks epochs where a value was not computed (e.g. validation every
+    k epochs): each curve joins its finite points. Values <= 0 are left out of
+    the log-scale panels. ``best_epoch`` draws a dashed vertical line on every
+    panel. The loss terms are drawn by :func:`loss_terms`.
+    """
+    series = _log_series(log, LOG_KEYS)
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
-    panels = [
-        (axes[0, 0], "Loss", "loss", True,
-         [("train_loss", "train", "0.25"), ("val_loss", "validation", "tab:orange")]),
-        (axes[0, 1], "Validation PSTH correlation", "mean correlation r", False,
-         [("val_correlation", "validation", "tab:green")]),
-        (axes[1, 0], "Learning rate", "learning rate", True,
-         [("learning_rate", "learning rate", "tab:purple")]),
-        (axes[1, 1], "Loss terms", "loss term", True,
-         [("L_neuron", "L_neuron", "tab:brown"), ("L_trial", "L_trial", "tab:cyan"),
-          ("L_reg", "L_reg", "tab:olive")]),
-    ]
-    for ax, title, ylabel, log_y, curves in panels:
-        drawn = 0
-        for key, label, colour in curves:
-            values = series[key]
-            keep = np.isfinite(values) & np.isfinite(epoch) & ((values > 0) if log_y else True)
-            if not keep.any():  # say so in the legend rather than drop the curve silently
-                ax.plot([], [], color=colour, lw=1.2,
-                        label=f"{label}: no finite{' positive' if log_y else ''} values")
-                continue
-            few = keep.sum() <= 30  # markers keep sparse or single points visible
-            ax.plot(epoch[keep], values[keep], color=colour, lw=1.2, label=label,
-                    marker="o" if few else None, ms=3)
-            drawn += 1
-        if log_y and drawn:
-            ax.set_yscale("log")
-            low, high = ax.get_ylim()
-            _plain_log_labels(ax.yaxis, np.log10(high / low))
-        if not drawn:
-            _no_data(ax, "no finite values" if not log_y else "no finite positive values")
-        if best_epoch is not None:
-            ax.axvline(best_epoch, color="k", ls="--", lw=1,
-                       label=f"best epoch ({best_epoch:g})")
-        ax.set(title=title, ylabel=ylabel)
-        if len(curves) > 1 or best_epoch is not None or not drawn:
-            ax.legend(fontsize=8, loc="best", framealpha=0.85)
-        ax.grid(alpha=0.25, which="major")
+    _curve_panel(axes[0, 0], series, "Loss", "loss", True,
+                 [("train_loss", "train", "0.25"), ("val_loss", "validation", "tab:orange")],
+                 best_epoch)
+    _curve_panel(axes[0, 1], series, "Validation PSTH correlation", "mean correlation r", False,
+                 [("val_correlation", "validation", "tab:green")], best_epoch)
+    _curve_panel(axes[1, 0], series, "Learning rate", "learning rate", True,
+                 [("learning_rate", "learning rate", "tab:purple")], best_epoch)
+    _best_correlation_panel(axes[1, 1], series["epoch"], series["val_correlation"], best_epoch)
     corr = series["val_correlation"]
     lowest = float(np.nanmin(corr)) if np.isfinite(corr).any() else 0.0
     axes[0, 1].set_ylim(min(0.0, lowest) - 0.02, 1.0)  # a margin keeps r = 0 points visible
@@ -263,47 +322,116 @@ def training_curves(log: Mapping[str, Sequence[float]], path, *,
     return _save(fig, path)
 
 
+def loss_terms(log: Mapping[str, Sequence[float]], path, *,
+               best_epoch: float | None = None) -> Path:
+    """The terms of the training loss (L_neuron, L_trial, L_reg) against the epoch, log scale.
+
+    ``log`` maps at least ``epoch``, ``L_neuron``, ``L_trial`` and ``L_reg`` to
+    1-D arrays of one length >= 1; NaN and values <= 0 are left out (a term
+    with none left is named in the legend). ``best_epoch`` draws a dashed
+    vertical line.
+    """
+    series = _log_series(log, ("epoch", "L_neuron", "L_trial", "L_reg"))
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    _curve_panel(ax, series, "Loss terms", "loss term", True,
+                 [("L_neuron", "L_neuron", "tab:brown"), ("L_trial", "L_trial", "tab:cyan"),
+                  ("L_reg", "L_reg", "tab:olive")], best_epoch)
+    ax.set_xlabel("epoch")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 # --------------------------------------------------------------------------- 2. correlations
+def _correlation_histogram_panel(ax, r: np.ndarray, mask: np.ndarray, title: str) -> None:
+    """Histogram of the finite correlations ``r``, E and I overlaid on shared bins."""
+    finite_r = np.isfinite(r)
+    if finite_r.any():
+        low = max(-1.0, np.floor(min(r[finite_r].min(), 0.95) * 20) / 20)
+        bins = np.linspace(low, 1.0, 31)
+        _ei_histograms(ax, r, mask & finite_r, ~mask & finite_r, bins, "mean r = {:.2f}")
+        ax.set_xlim(low, 1.0)
+    else:
+        _no_data(ax)
+    n_nan = int((~finite_r).sum())
+    ax.set(xlabel="PSTH correlation r", ylabel="neurons",
+           title=title + (f" ({n_nan} NaN skipped)" if n_nan else ""))
+
+
+def _correlation_rate_panel(ax, r: np.ndarray, rate_hz: np.ndarray, mask: np.ndarray,
+                            rate_label: str, title: str) -> None:
+    """Correlation against a mean rate, one dot per neuron with both finite, E and I coloured."""
+    both = np.isfinite(r) & np.isfinite(rate_hz)
+    for name, sel, colour in _groups(mask):
+        keep = sel & both
+        ax.scatter(rate_hz[keep], r[keep], s=14, color=colour, alpha=0.7,
+                   label=f"{name} ({keep.sum()})", edgecolors="none")
+    if both.any():
+        ax.legend(fontsize=8, loc="best", framealpha=0.85)
+    else:
+        _no_data(ax)
+    n_skipped = int((~both).sum())
+    ax.set(xlabel=rate_label, ylabel="PSTH correlation r",
+           title=title + (f" ({n_skipped} NaN skipped)" if n_skipped else ""))
+    ax.grid(alpha=0.25)
+
+
+def _correlation_inputs(correlations, is_excitatory, rates: dict):
+    """``correlations`` [N], the mask and each ``rates`` value (name -> array) as [N] arrays."""
+    r = _array(correlations, "correlations", 1, "[N]")
+    checked = []
+    for name, value in rates.items():
+        rate = _array(value, name, 1, "[N]")
+        _same_shape(rate, name, r, "correlations")
+        checked.append(rate)
+    return r, _mask(is_excitatory, len(r), "correlations"), checked
+
+
+def correlation_histogram(correlations, is_excitatory, path) -> Path:
+    """Histogram of the per-neuron PSTH correlations, E and I overlaid, each mean marked.
+
+    Both arrays have shape ``[N]``; neurons with a NaN correlation are left out
+    (the title says how many).
+    """
+    r, mask, _ = _correlation_inputs(correlations, is_excitatory, {})
+    fig, ax = plt.subplots(figsize=(6.5, 4.4))
+    _correlation_histogram_panel(ax, r, mask, "Per-neuron PSTH correlation")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def correlation_scatter(correlations, is_excitatory, mean_rate_hz, path) -> Path:
+    """Per-neuron PSTH correlation against the neuron's mean firing rate, E and I coloured.
+
+    All three arrays have shape ``[N]``; ``mean_rate_hz`` is the rate the fit
+    is judged against (the recorded one, in the report). Neurons with a NaN
+    correlation or rate are left out (the title says how many).
+    """
+    r, mask, (rate_hz,) = _correlation_inputs(correlations, is_excitatory,
+                                              {"mean_rate_hz": mean_rate_hz})
+    fig, ax = plt.subplots(figsize=(6.5, 4.4))
+    _correlation_rate_panel(ax, r, rate_hz, mask, "mean firing rate (Hz)",
+                            "PSTH correlation vs firing rate")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def correlation_summary(correlations, is_excitatory, mean_rate_model_hz, mean_rate_target_hz,
                         path) -> Path:
     """Per-neuron PSTH correlations: histogram by E/I, against rate, and the rates themselves.
 
     All four arrays have shape ``[N]``. Neurons with a NaN correlation are left
     out of the first two panels (the title says how many), neurons with a NaN
-    rate out of the panels that need it.
+    rate out of the panels that need it. The first two panels are also drawn
+    alone by :func:`correlation_histogram` and :func:`correlation_scatter`.
     """
-    r = _array(correlations, "correlations", 1, "[N]")
-    model_hz = _array(mean_rate_model_hz, "mean_rate_model_hz", 1, "[N]")
-    target_hz = _array(mean_rate_target_hz, "mean_rate_target_hz", 1, "[N]")
-    _same_shape(model_hz, "mean_rate_model_hz", r, "correlations")
-    _same_shape(target_hz, "mean_rate_target_hz", r, "correlations")
-    mask = _mask(is_excitatory, len(r), "correlations")
-    finite_r = np.isfinite(r)
-    n_nan = int((~finite_r).sum())
+    r, mask, (model_hz, target_hz) = _correlation_inputs(
+        correlations, is_excitatory,
+        {"mean_rate_model_hz": mean_rate_model_hz, "mean_rate_target_hz": mean_rate_target_hz})
 
     fig, (ax_hist, ax_rate, ax_rates) = plt.subplots(1, 3, figsize=(15, 4.4))
-    # (a) histogram, E and I overlaid on shared bins
-    if finite_r.any():
-        low = max(-1.0, np.floor(min(r[finite_r].min(), 0.95) * 20) / 20)
-        bins = np.linspace(low, 1.0, 31)
-        _ei_histograms(ax_hist, r, mask & finite_r, ~mask & finite_r, bins, "mean r = {:.2f}")
-        ax_hist.set_xlim(low, 1.0)
-    else:
-        _no_data(ax_hist)
-    ax_hist.set(xlabel="PSTH correlation r", ylabel="neurons",
-                title="Per-neuron fit" + (f" ({n_nan} NaN skipped)" if n_nan else ""))
-
-    # (b) correlation against the recorded mean rate
-    for name, sel, colour in _groups(mask):
-        keep = sel & finite_r & np.isfinite(target_hz)
-        ax_rate.scatter(target_hz[keep], r[keep], s=14, color=colour, alpha=0.7,
-                        label=f"{name} ({keep.sum()})", edgecolors="none")
-    if not (finite_r & np.isfinite(target_hz)).any():
-        _no_data(ax_rate)
-    else:
-        ax_rate.legend(fontsize=8, loc="best", framealpha=0.85)
-    ax_rate.set(xlabel="recorded mean rate (Hz)", ylabel="PSTH correlation r",
-                title="Fit vs firing rate")
+    _correlation_histogram_panel(ax_hist, r, mask, "Per-neuron fit")
+    _correlation_rate_panel(ax_rate, r, target_hz, mask, "recorded mean rate (Hz)",
+                            "Fit vs firing rate")
 
     # (c) model against recorded mean rate, identity line
     both = np.isfinite(model_hz) & np.isfinite(target_hz)
@@ -356,6 +484,9 @@ def best_worst_psth(model_psth_hz, target_psth_hz, correlations, dt_ms, conditio
                     path, *, n: int = 4) -> Path:
     """PSTHs of the ``n`` best-fitted (top row) and ``n`` worst-fitted neurons (bottom row).
 
+    A 2 x ``n`` grid (2 x 4 by default), with fewer columns only when fewer
+    than ``n`` neurons have a finite correlation; the two rows share neurons
+    when fewer than ``2 n`` do.
     ``model_psth_hz`` and ``target_psth_hz`` have shape ``[C, T, N]``,
     ``correlations`` ``[N]``. Each panel shows every condition: recorded solid,
     model dashed, in the condition's colour.
@@ -387,7 +518,7 @@ def best_worst_psth(model_psth_hz, target_psth_hz, correlations, dt_ms, conditio
                 colour = condition_colour(c)
                 ax.plot(time, target[c, :, neuron], color=colour, lw=1.5)
                 ax.plot(time, model[c, :, neuron], color=colour, lw=1.5, ls=MODEL_STYLE)
-            ax.set_title(f"neuron {neuron}, r = {r[neuron]:.2f}", fontsize=10)
+            ax.set_title(f"neuron {neuron}, r = {r[neuron]:.3f}", fontsize=10)
             ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
             if col == 0:
                 ax.set_ylabel(f"{kind} fitted\nrate (Hz)")
@@ -561,6 +692,83 @@ def attention_patterns(mean_weights, condition_labels, path, *,
     return _save(fig, path)
 
 
+def _index_ticks(axis, n: int) -> None:
+    """Every index of an axis of ``n`` rows or columns up to 10, else a few integers."""
+    if n <= 10:
+        axis.set_ticks(range(n))
+    else:
+        axis.set_major_locator(MaxNLocator(6, integer=True))
+
+
+def qkv_heatmaps(q, k, v, path) -> Path:
+    """The learned attention projections Q, K and V as heatmaps side by side.
+
+    ``q`` and ``k`` have shape ``[embed_dim, embed_dim]`` (rows: query or key
+    dimensions, head-major, ``embed_dim / heads`` per head; columns: embedding
+    dimensions), ``v`` ``[heads, embed_dim]`` (one value per head). Each matrix
+    has its own colour bar, centred at 0 with symmetric limits at the 99th
+    percentile of its |w| (darker values saturate); lines separate the heads'
+    rows of Q and K when ``embed_dim`` divides by ``heads``.
+    """
+    q = _array(q, "q", 2, "[embed_dim, embed_dim]")
+    if q.shape[0] != q.shape[1] or q.size == 0:
+        raise ValueError(f"q must be square [embed_dim, embed_dim] with embed_dim >= 1, "
+                         f"got shape {q.shape}")
+    k = _array(k, "k", 2, "[embed_dim, embed_dim]")
+    _same_shape(k, "k", q, "q")
+    v = _array(v, "v", 2, "[heads, embed_dim]")
+    embed_dim, n_heads = q.shape[1], v.shape[0]
+    if v.shape[1] != embed_dim or n_heads == 0:
+        raise ValueError(f"v must have shape [heads, embed_dim] with heads >= 1 and "
+                         f"embed_dim = {embed_dim} (from q), got shape {v.shape}")
+    per_head = embed_dim // n_heads if embed_dim % n_heads == 0 else 0
+
+    fig = plt.figure(figsize=(15, 5.2), layout="constrained")  # Q, K panels near square
+    # V has `heads` rows only: it gets the top of its column, a note the rest
+    grid = fig.add_gridspec(2, 3, height_ratios=(1, 2.2))
+    ax_q, ax_k = fig.add_subplot(grid[:, 0]), fig.add_subplot(grid[:, 1])
+    ax_v, ax_note = fig.add_subplot(grid[0, 2]), fig.add_subplot(grid[1, 2])
+    ax_note.set_axis_off()
+    square = (-0.5, embed_dim - 0.5, embed_dim - 0.5, -0.5)
+    for ax, matrix, name, row_name in ((ax_q, q, "Q", "query"), (ax_k, k, "K", "key")):
+        _diverging(ax, matrix, f"{name} [{row_name} dim, embed dim] {matrix.shape}", fig, square)
+        ax.set_xlabel("embedding dimension")
+        _index_ticks(ax.xaxis, embed_dim)
+        has_data = np.isfinite(matrix).any()
+        if not has_data:
+            _no_data(ax)
+        if per_head and n_heads > 1:
+            if has_data:  # no line through the "no finite values" note
+                for boundary in range(per_head, embed_dim, per_head):
+                    ax.axhline(boundary - 0.5, color="k", lw=0.8)
+            centres = [(h + 0.5) * per_head - 0.5 for h in range(n_heads)]
+            ax.set_yticks(centres, [f"head {h + 1}" for h in range(n_heads)]
+                          if n_heads <= 12 else [str(h + 1) for h in range(n_heads)],
+                          fontsize=8)
+            ax.tick_params(axis="y", length=0)
+            ax.set_ylabel(f"{row_name} dimension ({per_head} per head)")
+        else:
+            _index_ticks(ax.yaxis, embed_dim)
+            ax.set_ylabel(f"{row_name} dimension")
+    _diverging(ax_v, v, f"V [head, embed dim] {v.shape}", fig,
+               (-0.5, embed_dim - 0.5, n_heads - 0.5, -0.5))
+    ax_v.set_xlabel("embedding dimension")
+    _index_ticks(ax_v.xaxis, embed_dim)
+    if n_heads <= 12:
+        ax_v.set_yticks(range(n_heads), [f"head {h + 1}" for h in range(n_heads)], fontsize=8)
+    else:
+        _index_ticks(ax_v.yaxis, n_heads)
+        ax_v.set_ylabel("head")
+    if not np.isfinite(v).any():
+        _no_data(ax_v)
+    ax_note.text(0, 1, "Rows: the projection's outputs (Q, K head-major);\n"
+                 "columns: the embedding of the input tokens.\n"
+                 "Colour limits: 99th percentile of |w|\nper matrix, centred at 0.",
+                 va="top", fontsize=9, color="0.3", transform=ax_note.transAxes)
+    fig.suptitle("Attention projections")
+    return _save(fig, path)
+
+
 # --------------------------------------------------------------------------- 7-8. PCA
 def _pca_inputs(pca_real, pca_model, explained_variance_ratio, condition_labels):
     real = _array(pca_real, "pca_real", 3, "[C, T, k]")
@@ -651,18 +859,35 @@ def pca_state_space(pca_real, pca_model, explained_variance_ratio, condition_lab
 
 
 # --------------------------------------------------------------------------- 9. Fano
+def _plain_log_ticks(axis, span_decades: float) -> None:
+    """Major ticks at 1, 2, 5 x 10^k (also 1.5, 3, 7 over less than 1.5 decades) written as
+    plain numbers, minor ticks unlabelled."""
+    subs = (1.0, 2.0, 5.0) if span_decades >= 1.5 else (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def fano_comparison(fano_model, fano_real, is_excitatory, path) -> Path:
-    """Model against recorded Fano factor per neuron, log-log, identity and Poisson (1) lines.
+    """Model against recorded Fano factors: per neuron, and the two distributions side by side.
+
+    (a) model against recorded Fano factor per neuron, log-log, with the
+    identity and Poisson (1) lines; (b) the recorded and the model
+    distributions on one log axis (the range of (a)): every neuron a dot
+    (E and I coloured, spread sideways), a box from the 25th to the 75th
+    percentile with the median, whiskers at the 5th and 95th; the medians are
+    written under each.
 
     Both arrays have shape ``[N]``; neurons with a NaN or non-positive value in
-    either are left out. The title gives the medians over the neurons shown.
+    either are left out of both panels (the title says how many), so the two
+    distributions hold the same neurons.
     """
     model = _array(fano_model, "fano_model", 1, "[N]")
     real = _array(fano_real, "fano_real", 1, "[N]")
     _same_shape(real, "fano_real", model, "fano_model")
     mask = _mask(is_excitatory, len(model), "fano_model")
     valid = np.isfinite(model) & np.isfinite(real) & (model > 0) & (real > 0)
-    fig, ax = plt.subplots(figsize=(5.6, 5.4))
+    fig, (ax, ax_dist) = plt.subplots(1, 2, figsize=(11, 5.4), width_ratios=(1.15, 1))
     if valid.any():
         for name, sel, colour in _groups(mask):
             keep = sel & valid
@@ -674,18 +899,52 @@ def fano_comparison(fano_model, fano_real, is_excitatory, path) -> Path:
         ax.axhline(1, color="0.5", ls=":", lw=1, label="Poisson (1)")
         ax.axvline(1, color="0.5", ls=":", lw=1)
         ax.set(xscale="log", yscale="log", xlim=(low, high), ylim=(low, high), aspect="equal")
-        for axis in (ax.xaxis, ax.yaxis):  # plain numbers at 1, 2, 5 x 10^k, no crowded minors
-            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-            axis.set_minor_formatter(NullFormatter())
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers, no crowded minors
+            _plain_log_ticks(axis, np.log10(high / low))
         ax.legend(fontsize=8, loc="best", framealpha=0.85)
+        _fano_distributions(ax_dist, (real, model), ("recorded", "model"), mask, valid,
+                            (low, high))
         title = (f"Fano factor, median model {np.median(model[valid]):.2f}, "
                  f"recorded {np.median(real[valid]):.2f}")
     else:
-        _no_data(ax, "no neuron with positive finite Fano factors")
+        for axis in (ax, ax_dist):
+            _no_data(axis, "no finite positive Fano factors")
+        ax_dist.set(xticks=[0, 1], xticklabels=["recorded", "model"], xlim=(-0.6, 1.6))
         title = "Fano factor"
     n_skipped = int((~valid).sum())
     if n_skipped:
-        title += f"\n({n_skipped} neurons skipped: NaN or <= 0)"
-    ax.set(xlabel="recorded Fano factor", ylabel="model Fano factor", title=title)
+        title += f" ({n_skipped} neurons skipped: NaN or <= 0)"
+    ax.set(xlabel="recorded Fano factor", ylabel="model Fano factor", title="Per neuron")
+    ax_dist.set(ylabel="Fano factor", title="Distributions")
+    fig.suptitle(title)
+    fig.tight_layout()
     return _save(fig, path)
+
+
+def _fano_distributions(ax, samples, names, mask, valid, limits) -> None:
+    """Each sample's ``valid`` values at x = 0, 1, ...: jittered E/I dots, a box, the median."""
+    offsets = (np.arange(int(valid.sum())) * 0.618034) % 1 - 0.5  # fixed, evenly spread jitter
+    colours = np.where(mask[valid], E_COLOUR, I_COLOUR)
+    tick_labels = []
+    for x, (values, name) in enumerate(zip(samples, names)):
+        shown = values[valid]
+        ax.scatter(x + 0.28 * offsets, shown, s=12, c=colours, alpha=0.55, edgecolors="none",
+                   zorder=2)
+        ax.bxp([{"med": np.median(shown), "q1": np.percentile(shown, 25),
+                 "q3": np.percentile(shown, 75), "whislo": np.percentile(shown, 5),
+                 "whishi": np.percentile(shown, 95), "fliers": []}], positions=[x],
+               widths=0.5, showfliers=False, zorder=3,
+               boxprops=dict(color="0.15", lw=1.2), whiskerprops=dict(color="0.15"),
+               capprops=dict(color="0.15"), medianprops=dict(color="k", lw=2.2))
+        tick_labels.append(f"{name}\nmedian {np.median(shown):.2f}")
+    ax.axhline(1, color="0.5", ls=":", lw=1, zorder=1)
+    ax.set(yscale="log", ylim=limits, xlim=(-0.6, len(samples) - 0.4))
+    _plain_log_ticks(ax.yaxis, np.log10(limits[1] / limits[0]))
+    ax.set_xticks(range(len(samples)), tick_labels)
+    ax.grid(alpha=0.25, axis="y")
+    handles = [Line2D([], [], color=colour, marker="o", ls="", alpha=0.7,
+                      label=f"{name} ({int((sel & valid).sum())})")
+               for name, sel, colour in _groups(mask)]
+    handles += [Line2D([], [], color="0.15", lw=1.2, label="box 25-75%, whiskers 5-95%"),
+                Line2D([], [], color="0.5", ls=":", lw=1, label="Poisson (1)")]
+    ax.legend(handles=handles, fontsize=8, loc="best", framealpha=0.85)

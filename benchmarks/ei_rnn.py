@@ -9,8 +9,8 @@ input channels, 4 conditions, CPU.
   (finite check, clip the gradient norm at 1.0, Adam step, zero the gradients);
 - baseline: what a researcher would write by hand, in this file and importing
   nothing from ``training/`` for the maths: Dale's law ``relu(W) * sign``, the
-  input embedding computed for every (trial, time) sample (attention: one
-  ``torch.nn.MultiheadAttention`` call over all samples), the Euler-Maruyama
+  input embedding computed for every (trial, time) sample (attention: the
+  plan's heads written out with batched matrix products over all samples), the Euler-Maruyama
   update in a Python loop indexing ``drive[:, t]``, Gaussian smoothing as a
   depthwise ``conv1d`` over a reflect-padded tensor, the PSTH loss, trial
   matching with ``scipy.optimize.linear_sum_assignment`` per condition, the
@@ -102,13 +102,9 @@ class PlainRNN(torch.nn.Module):
             e = suite.embed
             self.E = copy(e.channel)
             self.P = copy(e.position)
-            dim = e.channel.shape[1]
-            self.mha = torch.nn.MultiheadAttention(dim, n_heads, batch_first=True)
-            with torch.no_grad():
-                self.mha.in_proj_weight.copy_(e.w_qkv)
-                self.mha.in_proj_bias.copy_(e.b_qkv)
-                self.mha.out_proj.weight.copy_(e.w_out)
-                self.mha.out_proj.bias.copy_(e.b_out)
+            self.n_heads = n_heads
+            self.Wqkv, self.bqkv = copy(e.w_qkv), copy(e.b_qkv)    # Q, K rows, one V row per head
+            self.Wo, self.bo = copy(e.w_out), copy(e.b_out)
 
     def w_rec(self):
         return torch.relu(self.W) * self.sign          # Dale's law
@@ -118,8 +114,14 @@ class PlainRNN(torch.nn.Module):
         if self.embedding == "linear":
             return u @ self.A.t()
         tokens = u.reshape(B * T, n_in, 1) * self.E + self.P        # [B*T, n_in, D]
-        mixed, _ = self.mha(tokens, tokens, tokens, need_weights=False)
-        return mixed.mean(dim=1).reshape(B, T, -1)
+        D, H = tokens.shape[-1], self.n_heads
+        projected = tokens @ self.Wqkv.t() + self.bqkv
+        q = projected[..., :D].reshape(B * T, n_in, H, D // H).transpose(1, 2)
+        k = projected[..., D:2 * D].reshape(B * T, n_in, H, D // H).transpose(1, 2)
+        v = projected[..., 2 * D:].transpose(1, 2)[..., None]       # [B*T, H, n_in, 1]
+        a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(D // H), dim=-1)
+        y = (a @ v).squeeze(-1).transpose(1, 2).reshape(B * T, n_in * H)
+        return (y @ self.Wo.t() + self.bo).reshape(B, T, -1)
 
     def forward(self, u):
         B, T, _ = u.shape
@@ -249,9 +251,8 @@ def suite_step(model, optimizer, on_grads=None):
 
 # ============================================================================ the check
 SUITE_TO_PLAIN = {"w_raw": "W", "w_in": "W_in", "bias": "b", "h0": "h0", "embed.weight": "A",
-                  "embed.channel": "E", "embed.position": "P", "embed.w_qkv": "mha.in_proj_weight",
-                  "embed.b_qkv": "mha.in_proj_bias", "embed.w_out": "mha.out_proj.weight",
-                  "embed.b_out": "mha.out_proj.bias"}
+                  "embed.channel": "E", "embed.position": "P", "embed.w_qkv": "Wqkv",
+                  "embed.b_qkv": "bqkv", "embed.w_out": "Wo", "embed.b_out": "bo"}
 
 
 def grabber(model, store):

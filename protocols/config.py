@@ -41,6 +41,10 @@ Field kinds
     An amount of memory, ``"<number> <unit>"`` with a unit of
     :data:`MEMORY_UNITS` (``"2 GB"``, ``"512 MiB"``), or ``0``; parsed by
     :func:`parse_memory` and stored as an ``int`` of bytes.
+``names``
+    A mapping of names to names (text to text), ``{rates: fr, dt: bin_ms}``;
+    its keys must be among the field's ``choices``, its values non-empty text.
+    Stored as a dict; ``{}`` (the usual default) is the empty mapping.
 ``axis``
     A parameter axis: a non-empty list of numbers, or a mapping
     ``{start, stop, num}`` expanded with ``numpy.linspace``; each value is
@@ -554,7 +558,7 @@ class _Required:
 
 
 REQUIRED = _Required()
-KINDS = ("int", "float", "bool", "str", "quantity", "memory", "float_list", "axis")
+KINDS = ("int", "float", "bool", "str", "quantity", "memory", "float_list", "axis", "names")
 #: the keys of an axis given as a mapping, each settable alone (``--set grid.v_th_std.num=3``)
 AXIS_PARTS = ("start", "stop", "num")
 
@@ -718,6 +722,8 @@ class Field:
             result = self._convert_quantity(value)
         elif self.kind == "memory":
             result = parse_memory(value)
+        elif self.kind == "names":
+            result = self._convert_names(value)
         elif self.kind == "float_list":
             if not isinstance(value, (list, tuple, np.ndarray)):
                 raise ValueError(f"got {_show(value)} ({_type_name(value)}); "
@@ -725,8 +731,27 @@ class Field:
             result = tuple(self._item(v, i, len(value)) for i, v in enumerate(value))
         else:  # axis
             result = self._convert_axis(value)
-        if self.kind not in ("float_list", "axis"):
+        if self.kind not in ("float_list", "axis", "names"):
             self._check(result, value)
+        return result
+
+    def _convert_names(self, value) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise ValueError(f"got {_show(value)} ({_type_name(value)}); expected a mapping "
+                             "such as {rates: firing_rates}")
+        result = {}
+        for key, name in value.items():
+            if self.choices is not None and key not in self.choices:
+                close = difflib.get_close_matches(str(key)[:100], self.choices, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"unknown key {_show(str(key))} in the mapping; allowed: "
+                                 f"{', '.join(self.choices)}{hint}")
+            if not isinstance(name, str) or not name.strip():
+                raise ValueError(f"{key}: got {_show(name)} ({_type_name(name)}); expected "
+                                 "the name of a variable (non-empty text)")
+            result[str(key)] = name.strip()
         return result
 
     def _convert_quantity(self, value):
@@ -869,6 +894,8 @@ class Field:
             return [format_quantity(v) for v in value]
         if self.kind in ("float_list", "axis"):
             return [float(v) for v in value]
+        if self.kind == "names":
+            return dict(value)
         return value
 
 
@@ -1754,5 +1781,7 @@ def schema_table(schema: dict, sections=None) -> str:
                 allowed = "list, or {start, stop, num}; each " + allowed
             elif field.kind == "float_list":
                 allowed = "list; each " + allowed
+            elif field.kind == "names":
+                allowed = "mapping of " + allowed + " to names"
             rows.append(f"| `{section}.{key}` | `{default}` | {allowed} | {field.doc} |")
     return "\n".join(rows)

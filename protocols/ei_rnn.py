@@ -52,6 +52,10 @@ SCHEMA = {
     "data": {
         "path": Field("str", "synthetic", doc="MATLAB file (v5 or v7.3), or 'synthetic' for "
                       "data from a known teacher RNN written into the output folder"),
+        "variables": Field("names", {}, choices=("rates", "spikes", "inputs", "conditions",
+                                                 "ei_labels", "dt"),
+                           doc="the file's names of variables stored under other names, e.g. "
+                               "{spikes: spike_counts, conditions: trial_type}"),
         "val_fraction": Field("float", 0.2, low=0, high=1, low_open=True, high_open=True,
                               doc="fraction of each condition's trials held out for validation"),
         "smoothing": Field("quantity", "25 ms", unit="time", low=0,
@@ -73,7 +77,10 @@ SCHEMA = {
     "model": {
         "tau": Field("quantity", "50 ms", unit="time", low=0, low_open=True,
                      doc="time constant (alpha = dt/tau; dt is the recording's bin)"),
-        "noise_std": Field("float", 0.1, low=0, doc="sigma of the private noise (rate units)"),
+        "noise_std": Field("float", 0.1, low=0, doc="sigma of the private noise (rate units); "
+                           "with learn_noise its starting value"),
+        "learn_noise": Field("bool", False, doc="learn sigma with the weights (one value; the "
+                             "variance and trial-matching terms set it)"),
         "embedding": Field("str", "attention", choices=("linear", "attention"),
                            doc="input embedding e(u)"),
         "embed_dim": Field("int", 56, low=1, doc="width of e(u)"),
@@ -109,8 +116,11 @@ SCHEMA = {
         "report_every": Field("int", 100, low=0,
                               doc="epochs between detailed reports (0: off)"),
         "batch_size": Field("int", 0, low=0, doc="trials per step (0: all training trials)"),
-        "monitor": Field("str", "val_loss", choices=("val_loss", "val_correlation"),
-                         doc="metric that picks the best model (val_loss: lower is better)"),
+        "monitor": Field("str", "val_correlation",
+                         choices=("val_correlation", "val_loss", "val_total_loss"),
+                         doc="metric that picks the best model and drives early stopping and "
+                             "the lr plateau (val_correlation: higher is better; val_loss, the "
+                             "validation L_neuron, and val_total_loss: lower)"),
         "threads": Field("int", 1, low=0,
                          doc="torch CPU threads (0: torch's default; --jobs overrides); with 1, "
                              "a resumed run is bit-identical to a straight one"),
@@ -128,28 +138,74 @@ RESUMABLE = ("trainer.max_epochs", "trainer.early_stopping", "trainer.log_every"
              "trainer.threads",
              "trainer.wandb")
 
-#: Exported arrays: name in results.h5 -> file in the output folder.
+#: Exported arrays: name in results.h5 -> (file in the output folder, shape, meaning); the
+#: training plan's files under its names, then the suite's extras.  Arrays a model does not
+#: have (the attention embedding's, with a linear one) are left out.
 FILES = {
-    "W_rec": "weights/W_rec.npy", "W_in": "weights/W_in.npy", "W_out": "weights/W_out.npy",
-    "h0": "weights/h0.npy", "input_embed_linear": "weights/input_embed_linear.npy",
-    "E_mask": "weights/E_mask.npy", "I_mask": "weights/I_mask.npy",
-    "val_model_rates": "outputs/val_model_rates.npy",
-    "val_target_rates": "outputs/val_target_rates.npy",
-    "val_model_psth": "outputs/val_model_psth.npy",
-    "val_target_psth": "outputs/val_target_psth.npy",
-    "val_trial_conditions": "outputs/val_trial_conditions.npy",
-    "neuron_correlation": "metrics/neuron_correlation.npy",
-    "mean_rate_model": "metrics/mean_rate_model.npy",
-    "mean_rate_target": "metrics/mean_rate_target.npy",
-    "temporal_variance_model": "metrics/temporal_variance_model.npy",
-    "temporal_variance_target": "metrics/temporal_variance_target.npy",
-    "fano_model": "metrics/fano_model.npy", "fano_target": "metrics/fano_target.npy",
-    "neuron_ei_labels": "metrics/neuron_ei_labels.npy",
-    "pca_real": "population/pca_real.npy", "pca_model": "population/pca_model.npy",
-    "pca_components": "population/pca_components.npy",
-    "pca_explained_variance": "population/pca_explained_variance.npy",
+    "W_rec": ("weights/W_rec.npy", "[n_neurons, n_neurons]",
+              "recurrent weights [post, pre], Dale's law applied"),
+    "W_in": ("weights/W_in.npy", "[n_neurons, embed_dim]", "input weights (from the embedding)"),
+    "W_out": ("weights/W_out.npy", "[n_outputs, n_exc]",
+              "output weights: a ridge decoder of the condition from the E units' time-averaged "
+              "rates, fitted after training (not trained with the network; see W_out below)"),
+    "h0": ("weights/h0.npy", "[n_neurons]", "learned initial state"),
+    "input_embed_linear": ("weights/input_embed_linear.npy", "[embed_dim, n_inputs*heads]",
+                           "attention output projection (linear embedding: its matrix, "
+                           "[embed_dim, n_inputs])"),
+    "E_mask": ("weights/E_mask.npy", "[n_neurons]", "boolean mask of the E neurons"),
+    "I_mask": ("weights/I_mask.npy", "[n_neurons]", "boolean mask of the I neurons"),
+    "input_embed_channel": ("weights/input_embed_channel.npy", "[n_inputs, embed_dim]",
+                            "attention tokens' channel embedding E (token_i = u_i E_i + P_i)"),
+    "input_embed_position": ("weights/input_embed_position.npy", "[n_inputs, embed_dim]",
+                             "attention tokens' position embedding P"),
+    "val_model_rates": ("outputs/val_model_rates.npy", "[n_val_trials, n_time, n_neurons]",
+                        "model firing rates on the validation trials, Hz"),
+    "val_target_rates": ("outputs/val_target_rates.npy", "[n_val_trials, n_time, n_neurons]",
+                         "recorded firing rates on the validation trials, Hz"),
+    "val_model_psth": ("outputs/val_model_psth.npy", "[n_time, n_neurons]",
+                       "trial-averaged model PSTH over all validation trials (smoothed), Hz"),
+    "val_target_psth": ("outputs/val_target_psth.npy", "[n_time, n_neurons]",
+                        "trial-averaged recorded PSTH over all validation trials (smoothed), Hz"),
+    "val_trial_conditions": ("outputs/val_trial_conditions.npy", "[n_val_trials]",
+                             "condition label of each validation trial"),
+    "val_model_psth_by_condition": ("outputs/val_model_psth_by_condition.npy",
+                                    "[n_conditions, n_time, n_neurons]",
+                                    "model PSTH of each condition (smoothed), Hz"),
+    "val_target_psth_by_condition": ("outputs/val_target_psth_by_condition.npy",
+                                     "[n_conditions, n_time, n_neurons]",
+                                     "recorded PSTH of each condition (smoothed), Hz"),
+    "per_neuron_correlation": ("metrics/per_neuron_correlation.npy", "[n_neurons]",
+                               "PSTH correlation per neuron (condition PSTHs, validation)"),
+    "per_neuron_mean_rate_model": ("metrics/per_neuron_mean_rate_model.npy", "[n_neurons]",
+                                   "mean firing rate, model, Hz"),
+    "per_neuron_mean_rate_target": ("metrics/per_neuron_mean_rate_target.npy", "[n_neurons]",
+                                    "mean firing rate, recording, Hz"),
+    "per_neuron_variance_model": ("metrics/per_neuron_variance_model.npy", "[n_neurons]",
+                                  "temporal variance of the condition PSTHs, model, Hz^2"),
+    "per_neuron_variance_target": ("metrics/per_neuron_variance_target.npy", "[n_neurons]",
+                                   "temporal variance of the condition PSTHs, recording, Hz^2"),
+    "per_neuron_fano_model": ("metrics/per_neuron_fano_model.npy", "[n_neurons]",
+                              "Fano factor of the counts across trials, model"),
+    "per_neuron_fano_target": ("metrics/per_neuron_fano_target.npy", "[n_neurons]",
+                               "Fano factor of the counts across trials, recording"),
+    "neuron_ei_labels": ("metrics/neuron_ei_labels.npy", "[n_neurons]", "0 = E, 1 = I"),
+    "pca_real": ("population/pca_real.npy", "[n_time, n_pcs]",
+                 "recorded trial-averaged PSTH projected on the principal components"),
+    "pca_model": ("population/pca_model.npy", "[n_time, n_pcs]",
+                  "model trial-averaged PSTH projected on the same components"),
+    "pca_components": ("population/pca_components.npy", "[n_pcs, n_neurons]",
+                       "PCA loading vectors (of the recorded condition PSTHs)"),
+    "pca_explained_variance": ("population/pca_explained_variance.npy", "[n_pcs]",
+                               "fraction of the variance explained per PC"),
+    "pca_real_by_condition": ("population/pca_real_by_condition.npy",
+                              "[n_conditions, n_time, n_pcs]",
+                              "each condition's recorded PSTH projected"),
+    "pca_model_by_condition": ("population/pca_model_by_condition.npy",
+                               "[n_conditions, n_time, n_pcs]",
+                               "each condition's model PSTH projected"),
 }
 ATTENTION_FILE = "weights/attention_weights.npz"
+ATTENTION_DICT_FILE = "weights/attention_weights.npy"
 LOG_KEYS = ("epoch", "train_loss", "val_loss", "val_correlation", "learning_rate",
             "epoch_time", "L_neuron", "L_trial", "L_reg")
 N_PCS = 10
@@ -166,6 +222,10 @@ def validate(config) -> None:
         raise ConfigError(source, "model.n_heads",
                           f"got {m.n_heads}; model.embed_dim ({m.embed_dim}) must be divisible "
                           "by it, e.g. embed_dim 56 with 4 or 8 heads")
+    if m.learn_noise and m.noise_std <= 0:
+        raise ConfigError(source, "model.noise_std",
+                          f"got {m.noise_std:g} with model.learn_noise: true; a learned sigma "
+                          "starts from noise_std and stays positive; allowed: value > 0")
     if config.data.path == "synthetic":
         n_e = int(round(TEACHER_E_FRACTION * s.n_neurons))
         if not 1 <= n_e <= s.n_neurons - 1:
@@ -245,10 +305,21 @@ def _recording(config, out_dir: Path):
                     "synthetic.trials_per_condition or synthetic.n_steps") from None
     else:
         path = Path(path_text)
+        _check_data_file(path)
     try:
-        return data.load_recording(path)
+        return data.load_recording(path, config.data.variables)
     except data.DataError as exc:
         raise UsageError(f"data.path: {exc}") from None
+
+
+def _check_data_file(path: Path) -> None:
+    """One line when the recording named by ``data.path`` is not there, with the way out."""
+    if not path.is_file():
+        where = "is not a file" if path.exists() else "does not exist"
+        raise UsageError(f"data.path: {path} {where} (relative paths are from the working "
+                         f"folder {Path.cwd()}); put the recording there, name it with --set "
+                         "data.path=FILE, or train on synthetic data from a known teacher: "
+                         "--set data.path=synthetic")
 
 
 def _split(config, recording):
@@ -342,7 +413,8 @@ def check_data(config, recording, train_idx, val_idx) -> dict:
         raise ConfigError(config.source, "trainer.monitor",
                           f"got 'val_correlation', which this data cannot give: no neuron's "
                           f"validation PSTH varies ({n_conditions} condition(s) x {n_steps} "
-                          "bin(s)), so no epoch could be picked as the best; allowed: val_loss")
+                          "bin(s)), so no epoch could be picked as the best; allowed: "
+                          "val_loss, val_total_loss")
     if constant:
         notes.append(f"PSTH correlation is NaN for {constant} of {n_neurons} neurons: their "
                      f"recorded validation PSTH is constant ({n_conditions} condition(s) x "
@@ -430,8 +502,9 @@ def preflight(config, *, out_dir, resume: bool = False) -> None:
             return
     else:
         path = Path(config.data.path)
+        _check_data_file(path)
     try:
-        recording = data.load_recording(path)
+        recording = data.load_recording(path, config.data.variables)
     except data.DataError as exc:
         raise UsageError(f"data.path: {exc}") from None
     check_data(config, recording, *_split(config, recording))
@@ -458,7 +531,7 @@ def _setup(config, out_dir: Path):
     params = EIRNNParams(tau_ms=checked["tau_ms"], dt_ms=dt_ms, noise_std=m.noise_std,
                          spectral_radius=m.spectral_radius, embedding=m.embedding,
                          embed_dim=m.embed_dim, n_heads=m.n_heads, learn_h0=m.learn_h0,
-                         h0_init=m.h0_init)
+                         h0_init=m.h0_init, learn_noise=m.learn_noise)
     try:
         model = EIRNN(labels, recording.n_inputs, params, n_outputs=recording.n_conditions,
                       seed=seed)
@@ -495,7 +568,7 @@ def _trainer_config(config):
                          lr_patience=t.lr_patience, min_lr=t.min_lr, clip_norm=t.clip_norm,
                          early_stopping=t.early_stopping, checkpoint_every=t.checkpoint_every,
                          log_every=t.log_every, report_every=t.report_every, monitor=t.monitor,
-                         mode="min" if t.monitor == "val_loss" else "max",
+                         mode="max" if t.monitor == "val_correlation" else "min",
                          seed=config.seed.session, device=t.device, wandb=t.wandb)
 
 
@@ -538,9 +611,9 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
     except TrainingError as exc:
         raise UsageError(str(exc)) from None
     elapsed = time.perf_counter() - started
-    if result.reason == "interrupted":
-        raise KeyboardInterrupt
-    # 3. export the best model (the last one when no epoch gave a finite monitored metric)
+    interrupted = result.reason == "interrupted"
+    # 3. export the best model (the last one when no epoch gave a finite monitored metric);
+    # after Ctrl+C too: the best model so far, and --resume continues from the checkpoint
     notes = []
     if result.best_epoch:
         try:
@@ -555,16 +628,53 @@ def run(config, out_dir: Path, *, backend: str = "runtime", jobs=None, resume: b
                      f"{result.reason}); the exported model is the last one, epoch "
                      f"{result.epochs}{first}, not a best one")
     arrays, summary = export(model, objective, recording, train_idx, val_idx, info, notes)
+    log = {key: np.array([e.get(key, np.nan) for e in result.log], dtype=float)
+           for key in LOG_KEYS}
     summary.update(epochs=result.epochs, best_epoch=result.best_epoch,
                    best_metric=float(result.best_metric), monitor=config.trainer.monitor,
                    stop_reason=result.reason, stop_message=result.message,
-                   train_time_s=elapsed, device=str(trainer.device))
+                   train_time_s=trainer.training_time_s, session_time_s=elapsed,
+                   early_stopping=int(config.trainer.early_stopping),
+                   max_epochs=int(config.trainer.max_epochs), device=str(trainer.device),
+                   **_correlation_history(log))
     _write_files(out_dir, arrays, model, run_config, info, summary)
-    log = {key: np.array([e.get(key, np.nan) for e in result.log], dtype=float)
-           for key in LOG_KEYS}
     path = _write_results(out_dir, config, arrays, summary, log, model)
+    if interrupted:
+        report(path, out_dir)    # figures and training_report.md of the best model so far
+        _print_summary(summary, out_dir)
+        raise KeyboardInterrupt
     _print_summary(summary, out_dir)
     return path
+
+
+def _correlation_history(log: dict) -> dict:
+    """The best validation correlation of the log and its epoch, and the last one."""
+    corr, epochs = log["val_correlation"], log["epoch"]
+    finite = np.isfinite(corr)
+    if not finite.any():
+        return {"best_val_correlation": float("nan"), "best_val_correlation_epoch": 0,
+                "final_val_correlation": float("nan")}
+    best = int(np.flatnonzero(finite)[np.argmax(corr[finite])])
+    return {"best_val_correlation": float(corr[best]),
+            "best_val_correlation_epoch": int(epochs[best]),
+            "final_val_correlation": float(corr[-1])}
+
+
+def duration_text(seconds: float) -> str:
+    """``2h 34m 12s``, ``4m 05s`` or ``12.3s``, as the plan prints training times.
+
+    >>> duration_text(9252.4), duration_text(245), duration_text(12.34)
+    ('2h 34m 12s', '4m 05s', '12.3s')
+    """
+    seconds = float(seconds)
+    if not np.isfinite(seconds):
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
 def export(model, objective, recording, train_idx, val_idx, info,
@@ -593,11 +703,16 @@ def export(model, objective, recording, train_idx, val_idx, info,
     target_hz = recording.rates_hz[val_idx]
     cond_index = recording.condition_index[val_idx]
     target_psth = population.psth(target_hz, cond_index, sigma_bins=sigma, labels=conditions)
+    # the plan's PSTH: the average over all validation trials, whatever their condition
+    every = np.zeros(len(cond_index), dtype=np.int64)
+    target_mean = population.psth(target_hz, every, sigma_bins=sigma, labels=[0])[0]
     finite = bool(np.all(np.isfinite(model_hz)))
     if finite:
         model_psth = population.psth(model_hz, cond_index, sigma_bins=sigma, labels=conditions)
+        model_mean = population.psth(model_hz, every, sigma_bins=sigma, labels=[0])[0]
     else:
         model_psth = np.full(target_psth.shape, np.nan)
+        model_mean = np.full(target_mean.shape, np.nan)
         notes.append("the model's rates are not finite (the fit diverged): every measure of "
                      "the model is NaN")
     r = population.neuron_correlations(model_psth, target_psth)
@@ -615,8 +730,9 @@ def export(model, objective, recording, train_idx, val_idx, info,
         n_pcs = 1
         components, explained = np.full((1, n_neurons), np.nan), np.full(1, np.nan)
         mean = np.full(n_neurons, np.nan)
-    project = (lambda p: ((p.reshape(-1, p.shape[-1]) - mean) @ components.T)
-               .reshape(p.shape[0], p.shape[1], n_pcs))
+
+    def project(p):          # [..., n_neurons] -> [..., n_pcs], the recording's components
+        return (p - mean) @ components.T
     # readout: ridge regression of the condition (one-hot) on time-averaged E rates
     if finite and bool(torch.isfinite(train_rates).all()):
         w_out, decoding = _fit_readout(model, train_rates, objective.train.conditions,
@@ -628,30 +744,39 @@ def export(model, objective, recording, train_idx, val_idx, info,
     with torch.no_grad():
         model.w_out.copy_(torch.as_tensor(w_out, dtype=model.w_out.dtype))
     embed = model.embed
-    input_embed = (embed.weight if hasattr(embed, "weight") else embed.channel).detach().cpu()
     w_rec = model.w_rec.detach().cpu().numpy()
     arrays = {
         "W_rec": w_rec,
         "W_in": model.w_in.detach().cpu().numpy(),
         "W_out": w_out, "h0": model.initial_state.detach().cpu().numpy(),
-        "input_embed_linear": input_embed.numpy(), "E_mask": e_mask, "I_mask": ~e_mask,
+        "E_mask": e_mask, "I_mask": ~e_mask,
         "val_model_rates": model_hz, "val_target_rates": target_hz,
-        "val_model_psth": model_psth, "val_target_psth": target_psth,
+        "val_model_psth": model_mean, "val_target_psth": target_mean,
         "val_trial_conditions": recording.conditions[val_idx],
-        "neuron_correlation": r,
-        "mean_rate_model": model_hz.mean(axis=(0, 1)), "mean_rate_target": target_hz.mean(axis=(0, 1)),
-        "temporal_variance_model": model_psth.var(axis=1).mean(axis=0),
-        "temporal_variance_target": target_psth.var(axis=1).mean(axis=0),
-        "fano_model": fano_model, "fano_target": fano_target,
+        "val_model_psth_by_condition": model_psth, "val_target_psth_by_condition": target_psth,
+        "per_neuron_correlation": r,
+        "per_neuron_mean_rate_model": model_hz.mean(axis=(0, 1)),
+        "per_neuron_mean_rate_target": target_hz.mean(axis=(0, 1)),
+        "per_neuron_variance_model": model_psth.var(axis=1).mean(axis=0),
+        "per_neuron_variance_target": target_psth.var(axis=1).mean(axis=0),
+        "per_neuron_fano_model": fano_model, "per_neuron_fano_target": fano_target,
         "neuron_ei_labels": (~e_mask).astype(np.int64),
-        "pca_real": project(target_psth), "pca_model": project(model_psth),
+        "pca_real": project(target_mean), "pca_model": project(model_mean),
+        "pca_real_by_condition": project(target_psth),
+        "pca_model_by_condition": project(model_psth),
         "pca_components": components, "pca_explained_variance": explained,
     }
+    if hasattr(embed, "output_projection"):   # the attention embedding
+        arrays["input_embed_linear"] = embed.output_projection()
+        arrays["input_embed_channel"] = embed.channel.detach().cpu().numpy()
+        arrays["input_embed_position"] = embed.position.detach().cpu().numpy()
+    else:
+        arrays["input_embed_linear"] = embed.weight.detach().cpu().numpy()
     if attention is not None:  # mean attention of each condition: [C, heads, n_in, n_in]
         a = attention.cpu().double().numpy()
         arrays["attention_mean"] = np.stack([a[cond_index == c].mean(axis=(0, 1))
                                              for c in range(n_conditions)])
-        arrays.update({f"attention_{k}": v for k, v in model.embed.qkv().items()})
+        arrays.update({f"attention_{k}": v for k, v in embed.qkv().items()})
     finite_r = r[np.isfinite(r)]
     summary = {"val_correlation": population.finite_mean(r),
                "val_correlation_E": population.finite_mean(r[e_mask]),
@@ -667,6 +792,7 @@ def export(model, objective, recording, train_idx, val_idx, info,
                "pca_variance_real_top3": float(explained[:3].sum()),
                "spectral_radius": spectral_radius(w_rec) if np.all(np.isfinite(w_rec))
                else float("nan"),
+               "noise_std": float(model.noise_std),
                "condition_labels_json": json.dumps(info["condition_labels"]),
                "notes_json": json.dumps(notes),
                **{k: v for k, v in info.items() if not isinstance(v, list)}}
@@ -691,19 +817,33 @@ def _fit_readout(model, train_rates, train_conditions, val_rates, val_conditions
     return w, float(np.mean(predicted == val_conditions.cpu().numpy()))
 
 
+def _save_array(path: Path, array, *, allow_pickle: bool = False) -> None:
+    """``np.save`` into a temporary file, then rename: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        np.save(handle, array, allow_pickle=allow_pickle)
+    os.replace(tmp, path)
+
+
 def _write_files(out_dir: Path, arrays: dict, model, run_config: dict, info: dict,
                  summary: dict) -> None:
-    for name, relative in FILES.items():
-        path = out_dir / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, arrays[name])
+    for name, (relative, _, _) in FILES.items():
+        if name in arrays:
+            _save_array(out_dir / relative, arrays[name])
     if "attention_Q" in arrays:
-        np.savez(out_dir / ATTENTION_FILE,
-                 **{k: arrays[f"attention_{k}"] for k in ("Q", "K", "V")},
-                 mean_per_condition=arrays["attention_mean"])
-    (out_dir / "config.json").write_text(json.dumps(
-        {"config": run_config, "data": info, "summary": summary}, indent=2, default=str),
-        encoding="utf-8")
+        qkv = {k: arrays[f"attention_{k}"] for k in ("Q", "K", "V")}
+        # the plan's file: a dict in .npy (np.load(..., allow_pickle=True).item()); the .npz
+        # holds the same arrays and loads without pickle
+        _save_array(out_dir / ATTENTION_DICT_FILE, qkv, allow_pickle=True)
+        tmp = out_dir / (ATTENTION_FILE + ".tmp.npz")
+        np.savez(tmp, **qkv, mean_per_condition=arrays["attention_mean"])
+        os.replace(tmp, out_dir / ATTENTION_FILE)
+    text = json.dumps({"config": run_config, "data": info, "summary": summary}, indent=2,
+                      default=str)
+    tmp = out_dir / "config.json.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out_dir / "config.json")
 
 
 def _write_results(out_dir: Path, config, arrays: dict, summary: dict, log: dict, model) -> Path:
@@ -732,29 +872,77 @@ def _value(value, spec: str) -> str:
     return format(value, spec)
 
 
+def _stop_text(s: dict) -> str:
+    """How training ended, as the plan's summary says it."""
+    reason = s["stop_reason"]
+    if reason == "early_stopping":
+        return f"early stopped at patience={s.get('early_stopping', '?')}"
+    if reason == "completed":
+        return f"reached max_epochs={s.get('max_epochs', s['epochs'])}"
+    if reason == "interrupted":
+        return "interrupted by Ctrl+C; continue with --resume"
+    return f"{reason}: {s['stop_message']}"
+
+
 def _print_summary(summary: dict, out_dir: Path) -> None:
-    line = "=" * 60
+    """The plan's TRAINING COMPLETE block (TRAINING INTERRUPTED after Ctrl+C), then the
+    suite's figures of the exported model."""
+    line = "=" * 80
+    s = summary
+
     def show(key, spec):
-        return _value(summary[key], spec)
-    notes = json.loads(summary.get("notes_json", "[]"))
-    print(f"{line}\nTRAINING COMPLETE ({summary['stop_reason']}: {summary['stop_message']})\n"
-          f"  epochs {summary['epochs']}, best epoch {summary['best_epoch']} "
-          f"({summary['monitor']} {show('best_metric', '.4g')}), "
-          f"{summary['train_time_s']:.1f} s on {summary['device']}\n"
-          f"  validation PSTH correlation: mean {show('val_correlation', '.3f')} "
+        return _value(s[key], spec)
+    notes = json.loads(s.get("notes_json", "[]"))
+    title = "TRAINING INTERRUPTED" if s["stop_reason"] == "interrupted" else "TRAINING COMPLETE"
+    print(f"{line}\n{title}\n{line}\n"
+          f"Total epochs: {s['epochs']} ({_stop_text(s)})\n"
+          f"Best validation correlation: {show('best_val_correlation', '.4f')} "
+          f"(epoch {s['best_val_correlation_epoch']})\n"
+          f"Final validation correlation: {show('final_val_correlation', '.4f')}\n"
+          f"Training time: {duration_text(s['train_time_s'])}\n\n"
+          f"Files saved to: {out_dir}/\n"
+          f"See training_report.md for full summary.\n{line}\n"
+          f"  exported model: epoch {s['best_epoch']} (best {s['monitor']} "
+          f"{show('best_metric', '.4g')}), on {s['device']}\n"
+          f"  PSTH correlation: mean {show('val_correlation', '.3f')} "
           f"(E {show('val_correlation_E', '.3f')}, I {show('val_correlation_I', '.3f')}), "
-          f"{summary['neurons_above_0.9']} neurons above 0.9\n"
+          f"{s['neurons_above_0.9']} neurons above 0.9\n"
           f"  mean rate model {show('mean_rate_model_hz', '.2f')} Hz vs recorded "
           f"{show('mean_rate_target_hz', '.2f')} Hz; Fano model {show('fano_model', '.2f')} vs "
           f"recorded {show('fano_target', '.2f')}\n"
           f"  condition decoding from E units (W_out): {show('decoding_accuracy', '.0%')}\n"
           + "".join(f"  note: {note}\n" for note in notes)
-          + f"  outputs in {out_dir}\n{line}", flush=True)
+          + line, flush=True)
 
 
 # ----------------------------------------------------------------------------- report
+#: dataset names of result files written before the plan's names (read by :func:`report`)
+_LEGACY_NAMES = {"neuron_correlation": "per_neuron_correlation",
+                 "mean_rate_model": "per_neuron_mean_rate_model",
+                 "mean_rate_target": "per_neuron_mean_rate_target",
+                 "temporal_variance_model": "per_neuron_variance_model",
+                 "temporal_variance_target": "per_neuron_variance_target",
+                 "fano_model": "per_neuron_fano_model", "fano_target": "per_neuron_fano_target"}
+
+
+def _datasets(point) -> dict:
+    """The point's arrays under the plan's names (older files: renamed, per-condition PSTHs
+    and PCA projections moved to their ``*_by_condition`` names)."""
+    d = dict(point.data)
+    if "per_neuron_correlation" in d:
+        return d
+    for old, new in _LEGACY_NAMES.items():
+        if old in d:
+            d[new] = d.pop(old)
+    for key in ("val_model_psth", "val_target_psth", "pca_real", "pca_model"):
+        if key in d and np.ndim(d[key]) == 3:
+            d[f"{key}_by_condition"] = d[key]
+            d[key] = np.nanmean(d[key], axis=0)
+    return d
+
+
 def report(results_path: Path, out_dir: Path | None = None) -> Path:
-    """Figures and ``training_report.md`` from ``results.h5`` alone.
+    """Figures (the plan's names) and ``training_report.md`` from ``results.h5`` alone.
 
     A figure that cannot be drawn from this data is replaced by one that says
     why, and the report notes it; the report never fails on the data.
@@ -763,12 +951,13 @@ def report(results_path: Path, out_dir: Path | None = None) -> Path:
 
     result = load(results_path)
     point = result.point
-    d, s = point.data, point.attrs
+    d, s = _datasets(point), point.attrs
     out_dir = Path(out_dir) if out_dir is not None else Path(results_path).parent
     figures = out_dir / "figures"
     e = d["E_mask"].astype(bool)
+    by_condition = d["val_model_psth_by_condition"]
     labels = json.loads(s["condition_labels_json"]) if "condition_labels_json" in s else \
-        list(range(1, d["val_model_psth"].shape[0] + 1))
+        list(range(1, by_condition.shape[0] + 1))
     log = {k: d[f"log_{k}"] for k in LOG_KEYS}
     figure_notes: list[str] = []
 
@@ -782,40 +971,54 @@ def report(results_path: Path, out_dir: Path | None = None) -> Path:
         figure_notes.append(f"figure `{name}.png` not drawn: {reason}")
         return fit_plots.not_computable(title, reason, path)
 
-    pca_k = d["pca_real"].shape[-1]
-    pca_missing = None if np.isfinite(d["pca_real"]).any() else "the PCA is not computable"
+    r, rate_target = d["per_neuron_correlation"], d["per_neuron_mean_rate_target"]
+    pca_real, pca_model = d["pca_real_by_condition"], d["pca_model_by_condition"]
+    pca_k = pca_real.shape[-1]
+    pca_missing = None if np.isfinite(pca_real).any() else "the PCA is not computable"
+    no_epoch = None if len(log["epoch"]) else "no epoch was trained"
+    best = s.get("best_epoch") or None
     made = [
         figure("training_curves", "Training curves",
-               lambda p: fit_plots.training_curves(log, p, best_epoch=s.get("best_epoch")),
-               None if len(log["epoch"]) else "no epoch was trained"),
-        figure("neuron_correlations", "Per-neuron fit",
-               lambda p: fit_plots.correlation_summary(d["neuron_correlation"], e,
-                                                       d["mean_rate_model"],
-                                                       d["mean_rate_target"], p)),
-        figure("psth_best_worst", "Best and worst fitted neurons",
-               lambda p: fit_plots.best_worst_psth(d["val_model_psth"], d["val_target_psth"],
-                                                   d["neuron_correlation"], s["dt_ms"], labels,
-                                                   p)),
-        figure("weights", "Weights",
+               lambda p: fit_plots.training_curves(log, p, best_epoch=best), no_epoch),
+        figure("loss_terms", "Loss terms",
+               lambda p: fit_plots.loss_terms(log, p, best_epoch=best), no_epoch),
+        figure("per_neuron_correlation_histogram", "Per-neuron PSTH correlation",
+               lambda p: fit_plots.correlation_histogram(r, e, p)),
+        figure("per_neuron_correlation_scatter", "PSTH correlation vs firing rate",
+               lambda p: fit_plots.correlation_scatter(r, e, rate_target, p)),
+        figure("neuron_correlations", "Per-neuron fit and mean rates",
+               lambda p: fit_plots.correlation_summary(r, e, d["per_neuron_mean_rate_model"],
+                                                       rate_target, p)),
+        figure("best_worst_neurons", "Best and worst fitted neurons",
+               lambda p: fit_plots.best_worst_psth(by_condition,
+                                                   d["val_target_psth_by_condition"], r,
+                                                   s["dt_ms"], labels, p)),
+        figure("weight_matrices", "Weights",
                lambda p: fit_plots.weight_matrices(d["W_rec"], d["W_in"], d["W_out"], e, p)),
-        figure("h0", "Learned initial state", lambda p: fit_plots.h0_distribution(d["h0"], e, p)),
+        figure("h0_distribution", "Learned initial state",
+               lambda p: fit_plots.h0_distribution(d["h0"], e, p)),
     ]
+    if "attention_Q" in d:
+        made.append(figure("attention_patterns", "Attention projections (Q, K, V)",
+                           lambda p: fit_plots.qkv_heatmaps(d["attention_Q"], d["attention_K"],
+                                                            d["attention_V"], p)))
     if "attention_mean" in d:
-        made.append(figure("attention", "Input attention",
+        made.append(figure("attention_maps", "Input attention per condition",
                            lambda p: fit_plots.attention_patterns(d["attention_mean"], labels,
                                                                   p)))
     made += [
         figure("pca_trajectories", "PCA trajectories",
-               lambda p: fit_plots.pca_trajectories(d["pca_real"], d["pca_model"],
+               lambda p: fit_plots.pca_trajectories(pca_real, pca_model,
                                                     d["pca_explained_variance"], s["dt_ms"],
                                                     labels, p), pca_missing),
         figure("pca_state_space", "PCA state space",
-               lambda p: fit_plots.pca_state_space(d["pca_real"], d["pca_model"],
+               lambda p: fit_plots.pca_state_space(pca_real, pca_model,
                                                    d["pca_explained_variance"], labels, p),
                pca_missing or (f"{pca_k} principal component; the PC1-PC2 plane needs 2"
                                if pca_k < 2 else None)),
-        figure("fano", "Fano factor",
-               lambda p: fit_plots.fano_comparison(d["fano_model"], d["fano_target"], e, p)),
+        figure("fano_factor_comparison", "Fano factor",
+               lambda p: fit_plots.fano_comparison(d["per_neuron_fano_model"],
+                                                   d["per_neuron_fano_target"], e, p)),
     ]
     path = write_report(out_dir, _report_lines(result, out_dir, figure_notes), made,
                         result.versions, footer=_loading_code(out_dir))
@@ -824,34 +1027,66 @@ def report(results_path: Path, out_dir: Path | None = None) -> Path:
     return final
 
 
+#: the files of an output folder beside the arrays of :data:`FILES`
+OTHER_FILES = (
+    ("model_best.pt", "checkpoint of the best epoch by trainer.monitor (the plan: the best "
+                      "validation correlation)"),
+    ("model_final.pt", "checkpoint of the last epoch (not written after Ctrl+C)"),
+    ("checkpoints/model_epoch{N}.pt", "checkpoint every trainer.checkpoint_every epochs"),
+    ("checkpoints/latest.pt", "the state --resume continues from"),
+    ("training_log.json", "the log, rewritten every epoch: {monitor, mode, best_epoch, "
+                          "best_metric, epochs: [one dict per epoch]}"),
+    ("config.json", "the configuration, the data's description and the final metrics"),
+    ("config.yaml", "the configuration as run (snnsuite run reads it back)"),
+    ("results.h5", "every array and metric in one file: analysis.results.load"),
+    (ATTENTION_FILE, "Q [embed_dim, embed_dim], K, V [heads, embed_dim] and the mean attention "
+                     "per condition; prefer this file: np.load needs no pickle"),
+    (ATTENTION_DICT_FILE, "the plan's file: a dict of Q, K, V; np.load(path, "
+                          "allow_pickle=True).item()"),
+)
+
+
 def _report_lines(result, out_dir: Path, figure_notes=()) -> list[str]:
     s = result.point.attrs
     import yaml
 
     def show(key, spec):
-        return _value(s[key], spec)
+        return _value(s[key], spec) if key in s else "?"
     config = yaml.safe_load(result.config) or {}
     notes = [*json.loads(s.get("notes_json", "[]")), *figure_notes]
-    lines = ["# E-I RNN fitted to recorded activity", "",
-             f"Result file `results.h5`; seed {result.seed}; created {result.created}.", "",
-             "## Summary", "",
-             f"- data: `{s['data_file']}` ({s['data_variable']}), {s['n_neurons']} neurons, "
+    interrupted = s.get("stop_reason") == "interrupted"
+    lines = ["# Final Model Training Report", "",
+             "An E-I rate RNN fitted to recorded activity. "
+             f"Result file `results.h5`; seed {result.seed}; created {result.created}."
+             + (" **Training was interrupted (Ctrl+C)**: this is the best model so far; "
+                "`--resume` continues the run." if interrupted else ""), "",
+             "## Training Summary", "",
+             f"- Total epochs trained: {s['epochs']}",
+             f"- Best validation correlation: {show('best_val_correlation', '.4f')} (epoch "
+             f"{s.get('best_val_correlation_epoch', '?')})",
+             f"- Final validation correlation: {show('final_val_correlation', '.4f')}",
+             "- Early stopping: " + (f"stopped at epoch {s['epochs']}, no improvement of "
+                                      f"{s['monitor']} for {s.get('early_stopping', '?')} "
+                                      f"epochs (patience={s.get('early_stopping', '?')})"
+                                      if s["stop_reason"] == "early_stopping" else
+                                      f"not triggered ({_stop_text(s)})"),
+             f"- Total training time: {duration_text(s['train_time_s'])} on {s['device']}",
+             f"- Exported model: epoch {s['best_epoch']}, the best by `trainer.monitor: "
+             f"{s['monitor']}` ({show('best_metric', '.4g')})",
+             f"- Data: `{s['data_file']}` ({s['data_variable']}), {s['n_neurons']} neurons, "
              f"{s['n_conditions']} conditions, {s['n_trials_train']} training and "
-             f"{s['n_trials_val']} validation trials, bins of {s['dt_ms']:g} ms",
-             f"- training: {s['epochs']} epochs ({s['stop_reason']}: {s['stop_message']}), "
-             f"best epoch {s['best_epoch']} by {s['monitor']} ({show('best_metric', '.4g')}), "
-             f"{s['train_time_s']:.1f} s on {s['device']}", "",
-             "## Final metrics (best model, validation trials)", "",
-             "| metric | value |", "|---|---|",
-             f"| PSTH correlation, mean over neurons | {show('val_correlation', '.3f')} |",
-             f"| PSTH correlation, E / I | {show('val_correlation_E', '.3f')} / "
-             f"{show('val_correlation_I', '.3f')} |",
+             f"{s['n_trials_val']} validation trials, bins of {s['dt_ms']:g} ms", "",
+             "## Final Metrics", "",
+             f"- Overall PSTH correlation: {show('val_correlation', '.3f')}",
+             f"- E neuron mean correlation: {show('val_correlation_E', '.3f')}",
+             f"- I neuron mean correlation: {show('val_correlation_I', '.3f')}",
+             f"- Model mean Fano factor: {show('fano_model', '.2f')}",
+             f"- Real mean Fano factor: {show('fano_target', '.2f')}", "",
+             "| more metrics (best model, validation trials) | value |", "|---|---|",
              f"| PSTH correlation, median | {show('val_correlation_median', '.3f')} |",
              f"| neurons with r > 0.9 | {s['neurons_above_0.9']} of {s['n_neurons']} |",
              f"| mean rate, model / recorded | {show('mean_rate_model_hz', '.2f')} / "
              f"{show('mean_rate_target_hz', '.2f')} Hz |",
-             f"| Fano factor, model / recorded | {show('fano_model', '.2f')} / "
-             f"{show('fano_target', '.2f')} |",
              f"| condition decoding from E units (W_out) | {show('decoding_accuracy', '.0%')} |",
              f"| spectral radius of W_rec | {show('spectral_radius', '.3f')} |",
              f"| variance in the first 3 PCs (recorded) | "
@@ -860,27 +1095,40 @@ def _report_lines(result, out_dir: Path, figure_notes=()) -> list[str]:
         lines += ["", "## Notes: measures this data cannot give", "",
                   "NaN in the table, the arrays and `results.h5` means *not computable* here:", ""]
         lines += [f"- {note}" for note in notes]
-    lines += ["", "## Configuration", "", "| key | value |", "|---|---|"]
+    lines += ["", "## Model Configuration", "", "| key | value |", "|---|---|"]
     for section, values in config.items():
         if isinstance(values, dict):
             lines += [f"| `{section}.{k}` | `{v}` |" for k, v in values.items()]
         else:
             lines.append(f"| `{section}` | `{values}` |")
-    files = ["model_best.pt", "model_final.pt", "checkpoints/", "training_log.json",
-             "config.json", "results.h5", *FILES.values()]
-    if (out_dir / ATTENTION_FILE).exists():
-        files.append(ATTENTION_FILE)
-    lines += ["", "## Saved files", ""] + [f"- `{f}`" for f in files]
+    written = [(relative, shape, meaning) for relative, shape, meaning in FILES.values()
+               if (out_dir / relative).exists()]
+    lines += ["", "## Saved Files", "", f"All in `{out_dir}/`.", "",
+              "| file | shape | description |", "|---|---|---|"]
+    lines += [f"| `{relative}` | {shape} | {meaning} |" for relative, shape, meaning in written]
+    lines += [f"| `{name}` | | {meaning} |" for name, meaning in OTHER_FILES
+              if "{N}" in name or (out_dir / name).exists()]
+    lines += ["", "**W_out.** The plan lists trained output weights. Here `W_out` is a ridge "
+              "regression of the condition (one-hot) on the E units' time-averaged rates, "
+              "fitted after training on the training trials: it reads the fitted network "
+              "out without changing the fit (validation decoding accuracy above). "
+              "docs/ei_rnn.md gives the comparison with a readout trained inside the loss."]
     return lines
 
 
 def _loading_code(out_dir: Path) -> list[str]:
-    return ["", "## Loading the results", "", "```python", "import numpy as np, torch",
+    return ["", "## Code Snippets for Analysis", "", "```python", "import json",
+            "import numpy as np, torch",
             "from analysis.results import load",
             f"out = {str(out_dir)!r}",
             "r = load(f\"{out}/results.h5\").point        # every array and metric",
             "W_rec = np.load(f\"{out}/weights/W_rec.npy\")   # [post, pre], Dale's law applied",
-            "psth = np.load(f\"{out}/outputs/val_model_psth.npy\")   # [conditions, time, neurons], Hz",
+            "E = np.load(f\"{out}/weights/E_mask.npy\")       # boolean [n_neurons]",
+            "psth = np.load(f\"{out}/outputs/val_model_psth.npy\")   # [time, neurons], Hz",
+            "corr = np.load(f\"{out}/metrics/per_neuron_correlation.npy\")   # [neurons]",
+            "pcs = np.load(f\"{out}/population/pca_model.npy\")      # [time, n_pcs]",
+            "log = json.load(open(f\"{out}/training_log.json\"))[\"epochs\"]   # one dict per epoch",
+            "val_corr = [entry[\"val_correlation\"] for entry in log]",
             "from protocols.ei_rnn import load_model",
             "model, rate_unit_hz = load_model(out)         # the best EIRNN, ready to simulate",
             "with torch.no_grad():",
@@ -902,16 +1150,17 @@ def load_model(out_dir, which: str = "best"):
     out_dir = Path(out_dir)
     saved = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
     m, info = saved["config"]["model"], saved["data"]
-    labels = (~np.load(out_dir / FILES["E_mask"])).astype(np.int64)
+    labels = (~np.load(out_dir / FILES["E_mask"][0])).astype(np.int64)
     params = EIRNNParams(tau_ms=float(parse_quantity(m["tau"], "time")) * 1000.0,
                          dt_ms=info["dt_ms"], noise_std=m["noise_std"],
                          spectral_radius=m["spectral_radius"], embedding=m["embedding"],
                          embed_dim=m["embed_dim"], n_heads=m["n_heads"],
-                         learn_h0=m["learn_h0"], h0_init=m["h0_init"])
+                         learn_h0=m["learn_h0"], h0_init=m["h0_init"],
+                         learn_noise=m.get("learn_noise", False))
     model = EIRNN(labels, info["n_inputs"], params, n_outputs=info["n_conditions"])
     model.load_state_dict(load_checkpoint(out_dir / f"model_{which}.pt")["model"])
     with torch.no_grad():
-        model.w_out.copy_(torch.as_tensor(np.load(out_dir / FILES["W_out"])))
+        model.w_out.copy_(torch.as_tensor(np.load(out_dir / FILES["W_out"][0])))
     return model.eval(), float(info["rate_unit_hz"])
 
 

@@ -429,3 +429,27 @@ def test_same_seed_same_data_other_seed_other_data(tmp_path):
     np.testing.assert_array_equal(load_recording(a["path"]).counts,
                                   load_recording(b["path"]).counts)
     assert not np.array_equal(a["W_rec"], c["W_rec"])
+
+
+# ----------------------------------------------------------------------------- other names
+def test_a_recording_with_other_variable_names_loads_through_a_mapping(tmp_path):
+    import scipy.io
+
+    from training.data import DataError, load_recording
+
+    counts = np.random.default_rng(0).poisson(2.0, size=(6, 5, 3))
+    path = tmp_path / "renamed.mat"
+    scipy.io.savemat(path, {"spike_counts": counts, "stim": np.zeros((6, 5)),
+                            "trial_type": [1, 1, 1, 2, 2, 2], "bin_ms": 20.0,
+                            "dt": 999.0, "rates": np.ones((6, 5, 3))})
+    mapping = {"spikes": "spike_counts", "inputs": "stim", "conditions": "trial_type",
+               "dt": "bin_ms"}
+    rec = load_recording(path, mapping)
+    assert rec.variable == "spikes" and rec.dt_ms == 20.0   # the file's 'dt' and 'rates' ignored
+    assert np.array_equal(rec.rates_hz, counts / 0.02)
+    with pytest.raises(DataError, match="spikes -> 'counts'.*the file holds"):
+        load_recording(path, {**mapping, "spikes": "counts"})
+    with pytest.raises(DataError, match="unknown name"):
+        load_recording(path, {"spike": "spike_counts"})
+    with pytest.raises(DataError, match="variable 'inputs' is missing"):
+        load_recording(path, {"spikes": "spike_counts"})      # nothing maps 'stim'

@@ -29,8 +29,10 @@ QUICK = str(ROOT / "configs" / "ei_rnn_quick.yaml")
 SMALL = ("synthetic.n_neurons=10", "synthetic.n_steps=12", "synthetic.trials_per_condition=10",
          "model.embed_dim=8", "model.n_heads=2", "trainer.max_epochs=2",
          "trainer.report_every=2", "trainer.checkpoint_every=2")
-FIGURES = ("training_curves", "neuron_correlations", "psth_best_worst", "weights", "h0",
-           "attention", "pca_trajectories", "pca_state_space", "fano")
+FIGURES = ("training_curves", "loss_terms", "per_neuron_correlation_histogram",
+           "per_neuron_correlation_scatter", "neuron_correlations", "best_worst_neurons",
+           "weight_matrices", "h0_distribution", "attention_patterns", "attention_maps",
+           "pca_trajectories", "pca_state_space", "fano_factor_comparison")
 
 
 def run(capsys, out, *settings, args=()):
@@ -95,11 +97,11 @@ def test_one_validation_trial_per_condition_gives_nan_fano_also_on_resume(tmp_pa
     status, printed, _ = run(capsys, out, few, "trainer.max_epochs=2", args=["--resume"])
     attrs, text, notes = finished(status, out, printed)
     assert attrs["epochs"] == 2 and np.isnan(attrs["fano_model"])
-    assert np.all(np.isnan(np.load(out / "metrics/fano_model.npy")))
-    details = json.loads((out / "training_log.json").read_text())["epochs"][1]["details"]
+    assert np.all(np.isnan(np.load(out / "metrics/per_neuron_fano_model.npy")))
+    details = json.loads((out / "training_log.json").read_text())["epochs"][1]
     assert details["fano_model"] != details["fano_model"]    # NaN in the detailed log entry
     assert "not computable" in details["fano_note"]
-    assert "Fano       not computable" in printed
+    assert "Fano factor: not computable" in printed
     assert np.isfinite(attrs["val_correlation"]) and np.isfinite(attrs["decoding_accuracy"])
     assert len(list((out / "data").glob("*.mat"))) == 1     # the resumed run found its data
 
@@ -120,7 +122,7 @@ def test_one_time_bin_of_one_condition_is_nan_with_notes(tmp_path, capsys):
     figure exists, and ``snnsuite report`` redraws them from results.h5 alone."""
     data = recording(tmp_path / "t1.mat", n_conditions=1, n_steps=1, n_trials_per_condition=8)
     out = tmp_path / "x"
-    status, printed, _ = run(capsys, out, data)
+    status, printed, _ = run(capsys, out, data, "trainer.monitor=val_loss")
     attrs, text, notes = finished(status, out, printed)
     assert np.isnan(attrs["val_correlation"]) and np.isnan(attrs["pca_variance_real_top3"])
     assert np.isnan(attrs["decoding_accuracy"]) and np.isnan(attrs["fano_model"])
@@ -129,8 +131,8 @@ def test_one_time_bin_of_one_condition_is_nan_with_notes(tmp_path, capsys):
     assert "pca_state_space.png` not drawn" in text
     assert main(["report", str(out / "results.h5"), "--out", str(tmp_path / "again")]) == 0
     assert (tmp_path / "again" / "figures" / "pca_state_space.png").is_file()
-    # the correlation cannot pick a best epoch here: refused up front
-    status, _, err = run(capsys, tmp_path / "y", data, "trainer.monitor=val_correlation")
+    # the correlation (the default monitor) cannot pick a best epoch here: refused up front
+    status, _, err = run(capsys, tmp_path / "y", data)
     refused(status, err, "trainer.monitor", "val_loss", out=tmp_path / "y")
 
 

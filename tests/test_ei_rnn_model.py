@@ -158,15 +158,43 @@ def test_noise_comes_from_the_given_generator():
 
 # ----------------------------------------------------------------------------- attention
 def test_attention_matches_torch_multihead_attention():
-    """The suite's attention against torch.nn.MultiheadAttention with the same weights."""
+    """The suite's attention (values of D/H per head) against torch.nn.MultiheadAttention with
+    the same weights, its output projection applied after."""
     torch.manual_seed(0)
     reference = torch.nn.MultiheadAttention(8, 4, batch_first=True).double()
     tokens = torch.randn(5, 3, 8, dtype=torch.float64)
     expected, expected_weights = reference(tokens, tokens, tokens, average_attn_weights=False)
-    out, weights = attention(tokens, reference.in_proj_weight, reference.in_proj_bias,
-                             reference.out_proj.weight, reference.out_proj.bias, 4)
+    mixed, weights = attention(tokens, reference.in_proj_weight, reference.in_proj_bias, 4)
+    out = mixed @ reference.out_proj.weight.t() + reference.out_proj.bias
     assert torch.allclose(out, expected, atol=1e-12)
     assert torch.allclose(weights, expected_weights, atol=1e-12)
+
+
+def test_attention_embedding_is_the_plans_one_value_per_head():
+    """e(u) = W_o y + b_o with y[i, h] = sum_j A_h[i, j] (V_h . token_j), written out by hand."""
+    torch.manual_seed(1)
+    e = EIRNN(labels_8020(), 3, EIRNNParams(embedding="attention", embed_dim=8,
+                                            n_heads=2)).embed
+    u = torch.rand(2, 5, 3)
+    out, weights = e(u, need_weights=True)
+    q, k, v = (torch.as_tensor(x) for x in e.qkv().values())
+    assert q.shape == (8, 8) and k.shape == (8, 8) and v.shape == (2, 8)
+    assert e.output_projection().shape == (8, 3 * 2)
+    b = e.b_qkv.detach()
+    for trial in range(2):
+        for t in range(5):
+            tokens = u[trial, t][:, None] * e.channel.detach() + e.position.detach()
+            y = torch.zeros(3, 2)
+            for h in range(2):
+                rows = slice(4 * h, 4 * h + 4)
+                qh = tokens @ q[rows].t() + b[:8][rows]
+                kh = tokens @ k[rows].t() + b[8:16][rows]
+                vh = tokens @ v[h] + b[16 + h]
+                a = torch.softmax(qh @ kh.t() / 2.0, dim=-1)
+                assert torch.allclose(weights[trial, t, h], a, atol=1e-6)
+                y[:, h] = a @ vh
+            expected = e.w_out.detach() @ y.reshape(-1) + e.b_out.detach()
+            assert torch.allclose(out[trial, t], expected, atol=1e-5)
 
 
 def test_attention_embedding_shares_repeated_inputs_exactly():
@@ -177,11 +205,13 @@ def test_attention_embedding_shares_repeated_inputs_exactly():
     shared, weights = model.embed_inputs(u, need_weights=True)
     e = model.embed
     tokens = u.reshape(-1, 4, 1) * e.channel + e.position
-    mixed, w = attention(tokens, e.w_qkv, e.b_qkv, e.w_out, e.b_out, e.n_heads)
-    assert torch.allclose(shared, mixed.mean(dim=1).reshape(6, 20, -1), atol=1e-6)
+    mixed, w = attention(tokens, e.w_qkv, e.b_qkv, e.n_heads)
+    direct = mixed.reshape(120, -1) @ e.w_out.t() + e.b_out
+    assert torch.allclose(shared, direct.reshape(6, 20, -1), atol=1e-6)
     assert weights.shape == (6, 20, 4, 4, 4)
     assert torch.allclose(weights.sum(dim=-1), torch.ones(()), atol=1e-6)
     assert set(e.qkv()) == {"Q", "K", "V"} and e.qkv()["Q"].shape == (56, 56)
+    assert e.qkv()["V"].shape == (4, 56) and e.output_projection().shape == (56, 16)
 
 
 def test_gradients_reach_every_parameter():

@@ -19,15 +19,33 @@ from protocols.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = str(ROOT / "configs" / "ei_rnn_quick.yaml")
 
-EVERY_FILE = [
+#: the training plan's files and figures, by its names (docs: the plan's "Files Saved")
+PLAN_FILES = [
     "model_best.pt", "model_final.pt", "checkpoints/model_epoch2.pt",
-    "checkpoints/model_epoch4.pt", "training_log.json", "config.json", "config.yaml",
-    "results.h5", "training_report.md", "weights/attention_weights.npz",
-    *ei_rnn.FILES.values(),
+    "checkpoints/model_epoch4.pt", "training_log.json", "config.json",
+    "weights/W_rec.npy", "weights/W_in.npy", "weights/W_out.npy", "weights/h0.npy",
+    "weights/attention_weights.npy", "weights/input_embed_linear.npy", "weights/E_mask.npy",
+    "weights/I_mask.npy",
+    "outputs/val_model_rates.npy", "outputs/val_target_rates.npy", "outputs/val_model_psth.npy",
+    "outputs/val_target_psth.npy", "outputs/val_trial_conditions.npy",
+    "metrics/per_neuron_correlation.npy", "metrics/per_neuron_mean_rate_model.npy",
+    "metrics/per_neuron_mean_rate_target.npy", "metrics/per_neuron_variance_model.npy",
+    "metrics/per_neuron_variance_target.npy", "metrics/per_neuron_fano_model.npy",
+    "metrics/per_neuron_fano_target.npy", "metrics/neuron_ei_labels.npy",
+    "population/pca_real.npy", "population/pca_model.npy", "population/pca_components.npy",
+    "population/pca_explained_variance.npy", "training_report.md",
     *[f"figures/{name}.png" for name in (
-        "training_curves", "neuron_correlations", "psth_best_worst", "weights", "h0",
-        "attention", "pca_trajectories", "pca_state_space", "fano")],
+        "training_curves", "per_neuron_correlation_histogram", "per_neuron_correlation_scatter",
+        "best_worst_neurons", "weight_matrices", "h0_distribution", "attention_patterns",
+        "pca_trajectories", "pca_state_space", "fano_factor_comparison")],
 ]
+#: the suite's extras beside them
+EXTRA_FILES = [
+    "config.yaml", "results.h5", "weights/attention_weights.npz",
+    *[relative for relative, _, _ in ei_rnn.FILES.values()],
+    *[f"figures/{name}.png" for name in ("loss_terms", "neuron_correlations", "attention_maps")],
+]
+EVERY_FILE = PLAN_FILES + EXTRA_FILES
 
 
 @pytest.fixture(scope="module")
@@ -50,26 +68,51 @@ def test_quick_run_writes_every_file(quick_run):
         assert (out / name).stat().st_size > 0, name
 
 
-def test_exported_arrays_have_the_documented_shapes(quick_run):
+def test_exported_arrays_have_the_plans_shapes(quick_run):
+    """An analysis script written against the plan's tables runs on the output unchanged."""
     out, _ = quick_run
     info = json.loads((out / "config.json").read_text())["data"]
     n, c, t = info["n_neurons"], info["n_conditions"], 40
-    n_val = info["n_trials_val"]
-    shapes = {"weights/W_rec.npy": (n, n), "weights/h0.npy": (n,),
+    n_val, n_in, heads, embed = info["n_trials_val"], info["n_inputs"], 4, 56
+    e = np.load(out / "weights/E_mask.npy")
+    k = np.load(out / "population/pca_explained_variance.npy").size
+    shapes = {"weights/W_rec.npy": (n, n), "weights/W_in.npy": (n, embed),
+              "weights/W_out.npy": (c, e.sum()), "weights/h0.npy": (n,),
+              "weights/input_embed_linear.npy": (embed, n_in * heads),
+              "weights/E_mask.npy": (n,), "weights/I_mask.npy": (n,),
               "outputs/val_model_rates.npy": (n_val, t, n),
               "outputs/val_target_rates.npy": (n_val, t, n),
-              "outputs/val_model_psth.npy": (c, t, n), "outputs/val_target_psth.npy": (c, t, n),
+              "outputs/val_model_psth.npy": (t, n), "outputs/val_target_psth.npy": (t, n),
               "outputs/val_trial_conditions.npy": (n_val,),
-              "metrics/neuron_correlation.npy": (n,), "metrics/fano_model.npy": (n,),
-              "metrics/neuron_ei_labels.npy": (n,), "population/pca_components.npy": (10, n)}
+              "outputs/val_model_psth_by_condition.npy": (c, t, n),
+              **{f"metrics/per_neuron_{name}.npy": (n,) for name in (
+                  "correlation", "mean_rate_model", "mean_rate_target", "variance_model",
+                  "variance_target", "fano_model", "fano_target")},
+              "metrics/neuron_ei_labels.npy": (n,),
+              "population/pca_real.npy": (t, k), "population/pca_model.npy": (t, k),
+              "population/pca_components.npy": (k, n),
+              "population/pca_real_by_condition.npy": (c, t, k),
+              "weights/input_embed_channel.npy": (n_in, embed)}
     for name, shape in shapes.items():
         assert np.load(out / name).shape == shape, name
-    e = np.load(out / "weights/E_mask.npy")
-    assert e.sum() == 32 and np.array_equal(np.load(out / "weights/I_mask.npy"), ~e)
-    assert np.load(out / "weights/W_out.npy").shape == (c, e.sum())   # E units only
-    qkv = np.load(out / "weights/attention_weights.npz")
-    assert {"Q", "K", "V"} <= set(qkv.files) and qkv["Q"].shape == (56, 56)
+    assert e.sum() == 32 and e.dtype == bool
+    assert np.array_equal(np.load(out / "weights/I_mask.npy"), ~e)
+    qkv = np.load(out / "weights/attention_weights.npy", allow_pickle=True).item()
+    assert qkv["Q"].shape == (embed, embed) and qkv["K"].shape == (embed, embed)
+    assert qkv["V"].shape == (heads, embed)
+    npz = np.load(out / "weights/attention_weights.npz")
+    assert all(np.array_equal(npz[key], qkv[key]) for key in "QKV")
     assert set(np.load(out / "outputs/val_trial_conditions.npy")) <= {1, 2, 3}
+    # the plan's PSTH is the average over every validation trial; its PCA the same projection
+    psth = np.load(out / "outputs/val_target_psth.npy")
+    by_condition = np.load(out / "outputs/val_target_psth_by_condition.npy")
+    counts = np.bincount(np.unique(np.load(out / "outputs/val_trial_conditions.npy"),
+                                   return_inverse=True)[1])
+    assert np.allclose(psth, np.tensordot(counts / counts.sum(), by_condition, axes=1))
+    components = np.load(out / "population/pca_components.npy")
+    projected = np.load(out / "population/pca_real.npy")
+    centred = psth - by_condition.reshape(-1, n).mean(axis=0)
+    assert np.allclose(projected, centred @ components.T)
 
 
 def test_dale_law_holds_exactly_in_the_exported_weights(quick_run):
@@ -99,10 +142,14 @@ def test_training_log_and_checkpoints(quick_run):
             "L_neuron", "L_trial", "L_reg"}
     assert [e["epoch"] for e in log["epochs"]] == [1, 2, 3, 4, 5]
     assert all(keys <= set(e) for e in log["epochs"])
-    details = log["epochs"][4]["details"]          # report_every: 5
-    assert len(details["neuron_correlations"]) == 40
-    assert {"correlation_E", "correlation_I", "h0_mean", "h0_std", "fano_model",
-            "fano_real"} <= set(details)
+    assert log["monitor"] == "val_correlation" and log["mode"] == "max"
+    every = log["epochs"][4]                        # report_every: 5
+    assert len(every["per_neuron_correlations"]) == 40
+    assert {"E_mean_corr", "I_mean_corr", "h0_stats", "fano_model", "fano_real"} <= set(every)
+    assert set(every["h0_stats"]) == {"mean", "std", "min", "max"}
+    assert "per_neuron_correlations" not in log["epochs"][3]
+    # val_loss is the validation L_neuron; the whole validation loss has its own key
+    assert all(e["val_total_loss"] >= e["val_loss"] for e in log["epochs"])
     state = torch.load(out / "model_final.pt", weights_only=True)
     assert state["epoch"] == 5 and json.loads(state["config"])["trainer"]["max_epochs"] == 5
 
@@ -111,15 +158,35 @@ def test_console_output(quick_run):
     _, printed = quick_run
     assert re.search(r"^Epoch 3 \| train_loss: \d+\.\d{3} \| val_corr: -?\d\.\d{3} \| "
                      r"lr: 1\.0e-03 \| time: \d+\.\ds$", printed, re.M)
-    assert "Epoch 5 report" in printed and "TRAINING COMPLETE" in printed
+    assert "=== Epoch 5 Detailed Report ===" in printed
+    assert re.search(r"^  E neurons: mean_corr=-?\d\.\d{3} \(n=32\)$", printed, re.M)
+    assert re.search(r"^  I neurons: mean_corr=-?\d\.\d{3} \(n=8\)$", printed, re.M)
+    assert re.search(r"^  Fano factor: model=\S+, real=\S+$", printed, re.M)
+    assert re.search(r"^  h0: mean=-?\d+\.\d\d, std=\d+\.\d\d$", printed, re.M)
+    complete = printed[printed.index("TRAINING COMPLETE"):]
+    assert re.search(r"^Total epochs: 5 \(reached max_epochs=5\)$", complete, re.M)
+    assert re.search(r"^Best validation correlation: -?\d\.\d{4} \(epoch \d\)$", complete, re.M)
+    assert re.search(r"^Final validation correlation: -?\d\.\d{4}$", complete, re.M)
+    assert re.search(r"^Training time: \d+\.\ds$", complete, re.M)
+    assert "See training_report.md for full summary." in complete
 
 
 def test_report_lists_files_and_runs_its_code(quick_run, tmp_path):
     out, _ = quick_run
     text = (out / "training_report.md").read_text()
-    for heading in ("## Summary", "## Final metrics", "## Configuration", "## Saved files",
-                    "## Loading the results"):
+    for heading in ("# Final Model Training Report", "## Training Summary", "## Final Metrics",
+                    "## Model Configuration", "## Saved Files", "## Code Snippets for Analysis"):
         assert heading in text
+    for line in ("- Total epochs trained: 5", "- Best validation correlation: ",
+                 "- Final validation correlation: ", "- Early stopping: not triggered",
+                 "- Total training time: ", "- Overall PSTH correlation: ",
+                 "- E neuron mean correlation: ", "- I neuron mean correlation: ",
+                 "- Model mean Fano factor: ", "- Real mean Fano factor: "):
+        assert line in text, line
+    for name in PLAN_FILES:
+        if not name.startswith(("figures/", "checkpoints/", "training_report")):
+            assert f"`{name}`" in text, name                 # every file, described
+    assert "prefer this file" in text and "W_out" in text
     code = text.split("```python")[1].split("```")[0]
     namespace = {}
     exec(compile(code, "training_report.md", "exec"), namespace)     # the code in the report runs
@@ -127,7 +194,7 @@ def test_report_lists_files_and_runs_its_code(quick_run, tmp_path):
     # snnsuite report regenerates figures and the report from results.h5 alone
     assert main(["report", str(out / "results.h5"), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "training_report.md").is_file()
-    assert len(list((tmp_path / "figures").glob("*.png"))) == 9
+    assert len(list((tmp_path / "figures").glob("*.png"))) == 13
 
 
 def test_load_model_reproduces_the_exported_rates(quick_run):
@@ -196,16 +263,29 @@ def test_ctrl_c_saves_and_resume_finishes(tmp_path):
     assert "--resume" in rest
     state = torch.load(out / "checkpoints" / "latest.pt", weights_only=True)
     assert state["epoch"] >= 3 and len(state["log"]) == state["epoch"]
+    # the best model so far is exported as a finished run would: files, figures, report
+    assert "TRAINING INTERRUPTED" in rest
+    for name in ("weights/W_rec.npy", "outputs/val_model_psth.npy",
+                 "metrics/per_neuron_correlation.npy", "population/pca_model.npy",
+                 "results.h5", "figures/training_curves.png", "figures/fano_factor_comparison.png"):
+        assert (out / name).is_file(), name
+    report = (out / "training_report.md").read_text()
+    assert "Training was interrupted" in report and "--resume" in report
+    best = torch.load(out / "model_best.pt", weights_only=True)
+    assert np.array_equal(np.load(out / "weights/h0.npy"), best["model"]["h0"].numpy())
     assert main(["run", QUICK, "--out", str(out), "--resume",
                  "--set", f"trainer.max_epochs={state['epoch'] + 2}",
                  "--set", "trainer.checkpoint_every=0"]) == 0
     log = json.loads((out / "training_log.json").read_text())["epochs"]
     assert [e["epoch"] for e in log] == list(range(1, state["epoch"] + 3))
+    assert "interrupted" not in (out / "training_report.md").read_text()
 
 
 # ----------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("arguments, message", [
-    (["--set", "data.path=/nonexistent/recording.mat"], "data.path: data file not found"),
+    (["--set", "data.path=/nonexistent/recording.mat"],
+     "data.path: /nonexistent/recording.mat does not exist"),
+    (["--set", "data.variables={rate: fr}"], "did you mean 'rates'"),
     (["--set", "model.embeding=linear"], "did you mean 'embedding'"),
     (["--set", "model.embedding=conv"], "model.embedding"),
     (["--set", "model.n_heads=5"], "divisible"),
@@ -237,6 +317,7 @@ def test_fit_to_a_known_teacher_exceeds_0_9(tmp_path):
     """
     out = tmp_path / "fit"
     assert main(["run", str(ROOT / "configs" / "ei_rnn.yaml"), "--out", str(out),
+                 "--set", "data.path=synthetic",
                  "--set", "trainer.max_epochs=300"]) == 0
     summary = load(out / "results.h5").point.attrs
     assert summary["val_correlation"] > 0.9
@@ -270,3 +351,15 @@ def test_kill_9_then_resume_equals_a_straight_run(tmp_path):
         [(e["epoch"], e["train_loss"], e["val_loss"]) for e in straight]
     assert np.array_equal(np.load(out / "weights/W_rec.npy"),
                           np.load(tmp_path / "straight" / "weights/W_rec.npy"))
+
+
+def test_the_plans_data_file_missing_is_one_line_with_the_way_out(tmp_path, capsys,
+                                                                  monkeypatch):
+    """configs/ei_rnn.yaml names the plan's recording; without it: exit 2 before anything."""
+    monkeypatch.chdir(tmp_path)
+    status = main(["run", str(ROOT / "configs" / "ei_rnn.yaml"), "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert "data/rnn_export_Newton_08_15_2025_SC.mat does not exist" in err
+    assert "--set data.path=synthetic" in err
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())

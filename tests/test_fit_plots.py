@@ -3,11 +3,13 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.text import Text
 
 from analysis import fit_plots
 from figures import assert_png
 
 C, T, N, N_E, D, K, H, N_IN = 3, 20, 12, 9, 2, 2, 2, 3
+EMBED, HEADS = 8, 2  # attention embedding width and heads of the Q, K, V heatmaps
 DT_MS = 25.0
 LABELS = [1, 2, 3]
 
@@ -18,6 +20,26 @@ def no_open_figures():
     plt.close("all")
     yield
     assert plt.get_fignums() == []
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """What each saved figure holds: its texts and the (rows, columns) of its subplot grids."""
+    figures, save = [], fit_plots._save
+
+    def capture(fig, path):
+        figures.append({
+            "texts": [t.get_text() for t in fig.findobj(Text)],
+            "grids": [ax.get_subplotspec().get_geometry()[:2] for ax in fig.axes
+                      if ax.get_subplotspec() is not None],
+        })
+        return save(fig, path)
+    monkeypatch.setattr(fit_plots, "_save", capture)
+    return figures
+
+
+def texts_with(figure, fragment):
+    return [text for text in figure["texts"] if fragment in text]
 
 
 def is_excitatory():
@@ -67,16 +89,28 @@ def rng_vector(seed, low=0.0, high=1.0):
     return np.random.default_rng(seed).uniform(low, high, N)
 
 
+def qkv(seed=20):
+    """Q, K [EMBED, EMBED] and V [HEADS, EMBED], as the attention embedding stores them."""
+    w = np.random.default_rng(seed).normal(0, EMBED ** -0.5, (2 * EMBED + HEADS, EMBED))
+    return w[:EMBED], w[EMBED:2 * EMBED], w[2 * EMBED:]
+
+
 CALLS = {
     "training_curves": lambda p: fit_plots.training_curves(training_log(), p, best_epoch=30),
+    "loss_terms": lambda p: fit_plots.loss_terms(training_log(), p, best_epoch=30),
     "correlation_summary": lambda p: fit_plots.correlation_summary(
         rng_vector(5, -0.2, 1.0), is_excitatory(), rng_vector(6, 1, 30), rng_vector(7, 1, 30), p),
+    "correlation_histogram": lambda p: fit_plots.correlation_histogram(
+        rng_vector(5, -0.2, 1.0), is_excitatory(), p),
+    "correlation_scatter": lambda p: fit_plots.correlation_scatter(
+        rng_vector(5, -0.2, 1.0), is_excitatory(), rng_vector(7, 1, 30), p),
     "best_worst_psth": lambda p: fit_plots.best_worst_psth(
         *psths(), rng_vector(8, -0.5, 1.0), DT_MS, LABELS, p, n=3),
     "weight_matrices": lambda p: fit_plots.weight_matrices(*weights(), is_excitatory(), p),
     "h0_distribution": lambda p: fit_plots.h0_distribution(rng_vector(9, -1, 1),
                                                            is_excitatory(), p),
     "attention_patterns": lambda p: fit_plots.attention_patterns(attention(), LABELS, p),
+    "qkv_heatmaps": lambda p: fit_plots.qkv_heatmaps(*qkv(), p),
     "pca_trajectories": lambda p: fit_plots.pca_trajectories(*pca(), DT_MS, LABELS, p),
     "pca_state_space": lambda p: fit_plots.pca_state_space(*pca(), LABELS, p),
     "fano_comparison": lambda p: fit_plots.fano_comparison(rng_vector(10, 0.3, 3),
@@ -122,6 +156,53 @@ def test_training_curves_rejects_missing_keys_and_unequal_lengths(tmp_path):
         fit_plots.training_curves(log, tmp_path / "x.png")
 
 
+def test_training_curves_has_the_plans_four_panels(tmp_path, drawn):
+    """Loss, validation correlation, learning rate and best correlation; no loss terms."""
+    fit_plots.training_curves(training_log(), tmp_path / "x.png")
+    (figure,) = drawn
+    assert figure["grids"] == [(2, 2)] * 4
+    for title in ("Loss", "Validation PSTH correlation", "Learning rate",
+                  "Best validation correlation"):
+        assert texts_with(figure, title)
+    assert not texts_with(figure, "Loss terms")
+
+
+def test_best_correlation_star_at_the_given_best_epoch(tmp_path, drawn):
+    """The annotation gives the correlation logged at best_epoch, and that epoch."""
+    log = training_log()
+    expected = f"r = {log['val_correlation'][29]:.3f}\nepoch 30"
+    fit_plots.training_curves(log, tmp_path / "x.png", best_epoch=30)
+    assert texts_with(drawn[0], expected)
+
+
+def test_best_correlation_star_without_best_epoch_at_the_highest_finite_value(tmp_path, drawn):
+    """Without best_epoch the star marks the highest finite correlation; NaN are ignored."""
+    log = training_log(n_epochs=40)
+    log["val_correlation"][np.arange(40) % 4 != 1] = np.nan  # validated at epochs 2, 6, ...
+    log["val_correlation"][17] = 0.987                         # epoch 18, the highest
+    fit_plots.training_curves(log, tmp_path / "x.png")
+    assert texts_with(drawn[0], "r = 0.987\nepoch 18")
+
+
+def test_best_epoch_chosen_by_loss_also_marks_the_highest_correlation(tmp_path, drawn):
+    """A checkpoint below the highest correlation: the highest is named in the legend."""
+    log = training_log()
+    log["val_correlation"][9] = 0.995  # epoch 10, above the correlation at the best epoch 30
+    fit_plots.training_curves(log, tmp_path / "x.png", best_epoch=30)
+    assert texts_with(drawn[0], "highest r = 0.995 (epoch 10)")
+
+
+def test_loss_terms_needs_only_the_epoch_and_the_terms(tmp_path):
+    log = {key: training_log()[key] for key in ("epoch", "L_neuron", "L_trial", "L_reg")}
+    path = tmp_path / "terms.png"
+    assert_png(fit_plots.loss_terms(log, path), path)
+    del log["L_trial"]
+    with pytest.raises(ValueError, match="L_trial"):
+        fit_plots.loss_terms(log, path)
+    with pytest.raises(TypeError, match="log"):
+        fit_plots.loss_terms([1.0, 2.0], path)
+
+
 # --------------------------------------------------------------------------- best_and_worst
 def test_best_and_worst_ignores_nan_and_orders_by_correlation():
     """Best in decreasing, worst in increasing order of r; NaN never chosen."""
@@ -135,6 +216,25 @@ def test_best_and_worst_caps_n_by_the_finite_values():
     best, worst = fit_plots.best_and_worst([np.nan, 0.5, 0.2], 4)
     assert best.tolist() == [1, 2]
     assert worst.tolist() == [2, 1]
+
+
+def test_best_worst_psth_default_grid_is_two_rows_of_four(tmp_path, drawn):
+    """Best on the top row, worst on the bottom, 4 columns by default."""
+    model, target = psths()
+    r = rng_vector(8, -0.5, 1.0)
+    fit_plots.best_worst_psth(model, target, r, DT_MS, LABELS, tmp_path / "x.png")
+    (figure,) = drawn
+    assert figure["grids"] == [(2, 4)] * 8
+    best = np.argmax(r)
+    assert texts_with(figure, f"neuron {best}, r = {r[best]:.3f}")
+
+
+def test_best_worst_psth_has_fewer_columns_only_with_fewer_neurons(tmp_path, drawn):
+    model, target = psths()
+    r = rng_vector(8)
+    r[3:] = np.nan  # three neurons with a finite correlation
+    fit_plots.best_worst_psth(model, target, r, DT_MS, LABELS, tmp_path / "x.png")
+    assert drawn[0]["grids"] == [(2, 3)] * 6
 
 
 def test_best_worst_psth_with_n_above_the_number_of_neurons(tmp_path):
@@ -152,6 +252,7 @@ def bad_calls(p):
     model, target = psths()
     real, pca_model, ratio = pca()
     w_rec, w_in, w_out = weights()
+    q, k, v = qkv()
     mask, r = is_excitatory(), rng_vector(13)
     return {
         "correlation_summary: short rates": ("mean_rate_model_hz", lambda: (
@@ -186,6 +287,30 @@ def bad_calls(p):
             fit_plots.pca_state_space(real[..., :1], pca_model[..., :1], ratio, LABELS, p))),
         "fano_comparison: lengths": ("fano_real", lambda: (
             fit_plots.fano_comparison(r, r[:-1], mask, p))),
+        "fano_comparison: 2-D model": ("fano_model", lambda: (
+            fit_plots.fano_comparison(np.ones((2, N)), r, mask, p))),
+        "loss_terms: unequal lengths": ("L_neuron", lambda: (
+            fit_plots.loss_terms({**training_log(), "L_neuron": np.ones(3)}, p))),
+        "correlation_histogram: 2-D": ("correlations", lambda: (
+            fit_plots.correlation_histogram(np.ones((2, N)), mask, p))),
+        "correlation_histogram: short mask": ("is_excitatory", lambda: (
+            fit_plots.correlation_histogram(r, mask[:-1], p))),
+        "correlation_scatter: short rate": ("mean_rate_hz", lambda: (
+            fit_plots.correlation_scatter(r, mask, r[:-1], p))),
+        "correlation_scatter: 2-D rate": ("mean_rate_hz", lambda: (
+            fit_plots.correlation_scatter(r, mask, np.ones((N, 1)), p))),
+        "correlation_scatter: short mask": ("is_excitatory", lambda: (
+            fit_plots.correlation_scatter(r, mask[1:], r, p))),
+        "qkv_heatmaps: 1-D q": ("^q must", lambda: fit_plots.qkv_heatmaps(q[0], k, v, p)),
+        "qkv_heatmaps: q not square": ("^q must", lambda: fit_plots.qkv_heatmaps(q[:-1], k, v, p)),
+        "qkv_heatmaps: empty q": ("^q must", lambda: (
+            fit_plots.qkv_heatmaps(np.ones((0, 0)), k, v, p))),
+        "qkv_heatmaps: k shape": ("^k must", lambda: fit_plots.qkv_heatmaps(q, k[:-1, :-1], v, p)),
+        "qkv_heatmaps: 3-D k": ("^k must", lambda: fit_plots.qkv_heatmaps(q, k[None], v, p)),
+        "qkv_heatmaps: v columns": ("^v must", lambda: fit_plots.qkv_heatmaps(q, k, v[:, :-1], p)),
+        "qkv_heatmaps: 1-D v": ("^v must", lambda: fit_plots.qkv_heatmaps(q, k, v[0], p)),
+        "qkv_heatmaps: no heads": ("^v must", lambda: (
+            fit_plots.qkv_heatmaps(q, k, np.ones((0, EMBED)), p))),
     }
 
 
@@ -217,6 +342,44 @@ def test_nan_and_non_positive_values_are_skipped(tmp_path):
     fano[:3] = [np.nan, 0.0, -1.0]
     path = tmp_path / "fano.png"
     assert_png(fit_plots.fano_comparison(fano, rng_vector(19, 0.5, 2.0), mask, path), path)
+
+
+def all_nan(p):
+    """Calls whose data are NaN throughout (epochs and masks excepted)."""
+    nan, mask = np.full(N, np.nan), is_excitatory()
+    log = {key: np.full(20, np.nan) for key in fit_plots.LOG_KEYS}
+    log["epoch"] = np.arange(1.0, 21.0)
+    model, target = psths()
+    q, k, v = (np.full_like(w, np.nan) for w in qkv())
+    return {
+        "training_curves": lambda: fit_plots.training_curves(log, p, best_epoch=10),
+        "loss_terms": lambda: fit_plots.loss_terms(log, p),
+        "correlation_histogram": lambda: fit_plots.correlation_histogram(nan, mask, p),
+        "correlation_scatter": lambda: fit_plots.correlation_scatter(nan, mask, nan, p),
+        "best_worst_psth": lambda: fit_plots.best_worst_psth(model, target, nan, DT_MS,
+                                                             LABELS, p),
+        "qkv_heatmaps": lambda: fit_plots.qkv_heatmaps(q, k, v, p),
+        "fano_comparison": lambda: fit_plots.fano_comparison(nan, nan, mask, p),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(all_nan(None)))
+def test_all_nan_input_draws_a_figure_that_says_so(tmp_path, drawn, name):
+    """No finite value at all: still a PNG, with a note instead of an empty panel."""
+    path = tmp_path / f"{name}.png"
+    assert_png(all_nan(path)[name](), path)
+    assert texts_with(drawn[0], "no finite") or texts_with(drawn[0], "finite correlation")
+
+
+def test_fano_distributions_state_both_medians(tmp_path, drawn):
+    """Panel (b) writes each distribution's median under it."""
+    real = np.linspace(0.5, 1.5, N)   # median 1.00
+    model = 2 * real                  # median 2.00
+    fit_plots.fano_comparison(model, real, is_excitatory(), tmp_path / "x.png")
+    (figure,) = drawn
+    assert figure["grids"] == [(1, 2)] * 2
+    assert texts_with(figure, "recorded\nmedian 1.00")
+    assert texts_with(figure, "model\nmedian 2.00")
 
 
 def test_all_excitatory_network_and_long_trials(tmp_path):

@@ -263,8 +263,10 @@ def test_console_lines_follow_the_format(tmp_path):
     pattern = (r"Epoch 5 \| train_loss: \d+\.\d{3} \| val_corr: -?\d\.\d{3} \| "
                r"lr: 1\.0e-03 \| time: \d+\.\ds")
     assert re.fullmatch(pattern, lines[0]), lines[0]
-    report = next(line for line in lines if "Epoch 10 report" in line)
-    assert "val_corr" in report and "h0" in report and "Fano" in report
+    report = next(line for line in lines if "=== Epoch 10 Detailed Report ===" in line)
+    for words in ("E neurons: mean_corr=", "I neurons: mean_corr=", "Fano factor: model=",
+                  "h0: mean=", "val_corr: mean=", "Saved checkpoint: checkpoints/"):
+        assert words in report, words
 
 
 def test_clipping_bounds_the_update(tmp_path):
@@ -540,8 +542,11 @@ class WithHook(Scripted):
         super().__init__(*args)
         self.out_dir, self.seen = out_dir, []
 
+    def details(self, model):
+        return {"report_key": 1.0}
+
     def after_epoch(self, epoch, entry, print_fn):
-        self.seen.append((epoch, entry["epoch"], "val_loss" in entry, "details" in entry,
+        self.seen.append((epoch, entry["epoch"], "val_loss" in entry, "report_key" in entry,
                           (self.out_dir / "model_best.pt").exists(),
                           (self.out_dir / "checkpoints" / "latest.pt").exists(),
                           torch.is_grad_enabled()))

@@ -136,7 +136,11 @@ class Recording(NamedTuple):
 
 
 # ----------------------------------------------------------------------------- loading
-def load_recording(path) -> Recording:
+#: the variables a recording is read from (the names ``variables=`` may map)
+VARIABLES = ("rates", "spikes", "inputs", "conditions", "ei_labels", "dt")
+
+
+def load_recording(path, variables: dict | None = None) -> Recording:
     """Load and validate a recording from a MATLAB file (v4-v7 or v7.3/HDF5).
 
     Parameters
@@ -145,6 +149,12 @@ def load_recording(path) -> Recording:
         The file.  Variables and their shapes are listed in the module
         docstring; HDF5 (v7.3) files may hold the canonical axis order or
         MATLAB's reversed order (see "File formats and axis order").
+    variables : dict, optional
+        The file's names of the variables it holds under other names, e.g.
+        ``{"spikes": "spike_counts", "conditions": "trial_type"}`` (keys from
+        :data:`VARIABLES`): a recording loads without being converted.  A
+        mapped name must exist in the file; when ``rates`` or ``spikes`` is
+        mapped, a variable of the other activity name in the file is ignored.
 
     Returns
     -------
@@ -185,7 +195,29 @@ def load_recording(path) -> Recording:
     else:
         raw = _read_mat(source)
         orders = (False,)  # v4-v7 files keep MATLAB's shapes: canonical only
-    return _validate(source, raw, orders)
+    return _validate(source, _rename(source, raw, variables or {}), orders)
+
+
+def _rename(source: str, raw: dict, variables: dict) -> dict:
+    """The file's variables under the loader's names (``variables``: ours -> the file's)."""
+    unknown = sorted(set(variables) - set(VARIABLES))
+    if unknown:
+        raise DataError(f"data.variables: unknown name(s) {', '.join(map(repr, unknown))}; "
+                        f"allowed: {', '.join(VARIABLES)}")
+    if not variables:
+        return raw
+    missing = {ours: theirs for ours, theirs in variables.items() if theirs not in raw}
+    if missing:
+        which = ", ".join(f"{ours} -> '{theirs}'" for ours, theirs in missing.items())
+        raise DataError(f"{source}: data.variables maps {which}, but the file has no such "
+                        f"variable; the file holds {sorted(raw) or 'no variables'}")
+    renamed = {name: value for name, value in raw.items()
+               if name not in variables.values() and name not in variables}
+    if set(variables) & set(_ACTIVITY):      # the mapped activity replaces the file's other one
+        for name in _ACTIVITY:
+            renamed.pop(name, None)
+    renamed.update({ours: raw[theirs] for ours, theirs in variables.items()})
+    return renamed
 
 
 def _read_mat(source: str) -> dict:

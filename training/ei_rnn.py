@@ -24,8 +24,9 @@ The input ``u`` (``[trials, time, n_inputs]``) is embedded before ``W_in``:
 
 ``linear``      e(u) = A u                  (A: ``[embed_dim, n_inputs]``)
 ``attention``   each input channel i is a token ``u_i E_i + P_i`` (``E, P:
-                [n_inputs, embed_dim]``); multi-head self-attention (4 heads,
-                embed dim 56) mixes the tokens, whose mean is e(u)
+                [n_inputs, embed_dim]``); self-attention (4 heads, embed dim 56)
+                gives each token one value per head, and the n_inputs x heads
+                values are projected to e(u) (:class:`AttentionEmbedding`)
 
 Rates are in units of ``rate_unit_hz`` (the protocol sets it from the data:
 model rate 1.0 = ``rate_unit_hz`` Hz).  The readout ``W_out`` reads the
@@ -60,6 +61,7 @@ class EIRNNParams(NamedTuple):
     n_heads: int = 4              # attention heads (embed_dim must divide by it)
     learn_h0: bool = True         # learn the initial state (else fixed at h0_init)
     h0_init: float = 0.1          # initial state of every unit
+    learn_noise: bool = False     # learn sigma (starting at noise_std), one value for all units
 
     @property
     def alpha(self) -> float:
@@ -115,24 +117,28 @@ def _balanced_init(sign: np.ndarray, radius: float, rng: np.random.Generator) ->
     return w * (radius / current) if current > 0 else w
 
 
-def attention(tokens: torch.Tensor, w_qkv: torch.Tensor, b_qkv: torch.Tensor,
-              w_out: torch.Tensor, b_out: torch.Tensor, n_heads: int):
+def attention(tokens: torch.Tensor, w_qkv: torch.Tensor, b_qkv: torch.Tensor, n_heads: int):
     r"""Multi-head self-attention over the tokens of each sample: ``(mixed, weights)``.
 
     .. math:: A_h = \mathrm{softmax}\big(Q_h K_h^\top / \sqrt{d_h}\big), \qquad
-              \mathrm{out} = [A_1 V_1, \dots, A_H V_H]\, W_o^\top + b_o
+              \mathrm{mixed} = [A_1 V_1, \dots, A_H V_H]
 
-    ``tokens [samples, n_tokens, D]``, ``w_qkv [3D, D]`` (Q, K, V rows stacked,
-    the layout of ``torch.nn.MultiheadAttention.in_proj_weight``);
-    ``weights [samples, heads, n_tokens, n_tokens]``.
+    ``tokens [samples, n_tokens, D]``; ``w_qkv [2D + H d_v, D]``: the Q and K rows (``D``
+    each, ``d_h = D / H`` per head) and the V rows (``d_v`` per head) stacked, the layout
+    of ``torch.nn.MultiheadAttention.in_proj_weight`` when ``d_v = D / H``;
+    ``mixed [samples, n_tokens, H d_v]`` (head-major per token);
+    ``weights [samples, heads, n_tokens, n_tokens]``.  No output projection: the caller's.
     """
     samples, n_tokens, width = tokens.shape
     head = width // n_heads
-    qkv = (tokens @ w_qkv.t() + b_qkv).view(samples, n_tokens, 3, n_heads, head)
-    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)          # [samples, heads, tokens, head]
+    value = (w_qkv.shape[0] - 2 * width) // n_heads
+    projected = tokens @ w_qkv.t() + b_qkv
+    q = projected[..., :width].view(samples, n_tokens, n_heads, head).transpose(1, 2)
+    k = projected[..., width:2 * width].view(samples, n_tokens, n_heads, head).transpose(1, 2)
+    v = projected[..., 2 * width:].view(samples, n_tokens, n_heads, value).transpose(1, 2)
     weights = torch.softmax(q @ k.transpose(-1, -2) / np.sqrt(head), dim=-1)
-    mixed = (weights @ v).transpose(1, 2).reshape(samples, n_tokens, width)
-    return mixed @ w_out.t() + b_out, weights
+    mixed = (weights @ v).transpose(1, 2).reshape(samples, n_tokens, n_heads * value)
+    return mixed, weights
 
 
 def _runs(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,7 +152,15 @@ def _runs(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class AttentionEmbedding(nn.Module):
-    """Self-attention over input channels: token_i = u_i E_i + P_i, mean of the mixed tokens.
+    """Self-attention over input channels, the training plan's embedding.
+
+    Each input channel i is a token ``u_i E_i + P_i`` (``E, P: [n_inputs, embed_dim]``).
+    Every head h attends from each token to all of them (queries and keys of
+    ``embed_dim / heads`` dimensions) and reads one value per token, so token i
+    gets one number per head, ``y[i, h] = sum_j A_h[i, j] v_h(token_j)``; the
+    ``n_inputs * heads`` numbers (token-major) are projected to the embedding,
+    ``e(u) = W_o y + b_o`` with ``W_o: [embed_dim, n_inputs * heads]`` (the plan's
+    ``input_embed_linear``).  Q and K: ``[embed_dim, embed_dim]``, V: ``[heads, embed_dim]``.
 
     An input held for several steps is embedded once (consecutive equal rows
     share the computation; a stimulus or cue held for 20 steps costs one).
@@ -163,26 +177,34 @@ class AttentionEmbedding(nn.Module):
                                                 dtype=torch.float32))
         self.channel = tensor(1 / np.sqrt(embed_dim), n_inputs, embed_dim)   # E
         self.position = tensor(0.1, n_inputs, embed_dim)                      # P
-        self.w_qkv = tensor(1 / np.sqrt(embed_dim), 3 * embed_dim, embed_dim)
-        self.b_qkv = nn.Parameter(torch.zeros(3 * embed_dim))
-        self.w_out = tensor(1 / np.sqrt(embed_dim), embed_dim, embed_dim)
+        # Q and K rows (embed_dim each), then one V row per head
+        self.w_qkv = tensor(1 / np.sqrt(embed_dim), 2 * embed_dim + n_heads, embed_dim)
+        self.b_qkv = nn.Parameter(torch.zeros(2 * embed_dim + n_heads))
+        self.w_out = tensor(1 / np.sqrt(n_inputs * n_heads), embed_dim, n_inputs * n_heads)
         self.b_out = nn.Parameter(torch.zeros(embed_dim))
 
     def forward(self, u: torch.Tensor, need_weights: bool = False):
         batch, time, n_inputs = u.shape
         distinct, inverse = _runs(u.reshape(-1, n_inputs))
         tokens = distinct[:, :, None] * self.channel + self.position        # [S, n_in, D]
-        mixed, weights = attention(tokens, self.w_qkv, self.b_qkv, self.w_out, self.b_out,
-                                   self.n_heads)
-        out = mixed.mean(dim=1)[inverse].reshape(batch, time, -1)
+        mixed, weights = attention(tokens, self.w_qkv, self.b_qkv, self.n_heads)  # [S, n_in, H]
+        out = mixed.reshape(mixed.shape[0], -1) @ self.w_out.t() + self.b_out
+        out = out[inverse].reshape(batch, time, -1)
         if need_weights:
             return out, weights[inverse].reshape(batch, time, *weights.shape[1:])
         return out, None
 
     def qkv(self) -> dict:
-        """The query, key and value projections (``[embed_dim, embed_dim]`` each)."""
-        q, k, v = self.w_qkv.detach().cpu().chunk(3, dim=0)
-        return {"Q": q.numpy(), "K": k.numpy(), "V": v.numpy()}
+        """The query and key projections (``[embed_dim, embed_dim]``) and the value
+        projection (``[heads, embed_dim]``: one value per head)."""
+        w = self.w_qkv.detach().cpu()
+        width = w.shape[1]
+        return {"Q": w[:width].numpy(), "K": w[width:2 * width].numpy(),
+                "V": w[2 * width:].numpy()}
+
+    def output_projection(self) -> np.ndarray:
+        """``W_o``: ``[embed_dim, n_inputs * heads]`` (the plan's ``input_embed_linear``)."""
+        return self.w_out.detach().cpu().numpy()
 
 
 class EIRNN(nn.Module):
@@ -237,6 +259,9 @@ class EIRNN(nn.Module):
         self.h0 = nn.Parameter(h0) if params.learn_h0 else None
         if not params.learn_h0:
             self.register_buffer("h0_fixed", h0)
+        # a learned sigma is kept as its logarithm (always positive, scale-free steps)
+        self.log_noise = (nn.Parameter(torch.tensor(float(np.log(params.noise_std))))
+                          if params.learn_noise else None)
         n_e = int((labels == 0).sum())
         self.register_buffer("w_out", torch.zeros(n_outputs, n_e))
 
@@ -249,6 +274,11 @@ class EIRNN(nn.Module):
     def w_rec(self) -> torch.Tensor:
         """Recurrent weights with Dale's law applied, ``[post, pre]``."""
         return dale(self.w_raw, self.sign)
+
+    @property
+    def noise_std(self):
+        """sigma: the learned value (a tensor) with ``learn_noise``, else ``params.noise_std``."""
+        return self.log_noise.exp() if self.log_noise is not None else self.params.noise_std
 
     @property
     def initial_state(self) -> torch.Tensor:
@@ -277,10 +307,10 @@ class EIRNN(nn.Module):
         batch, time, _ = u.shape
         embedded, weights = self.embed_inputs(u, need_weights)
         drive = (embedded @ self.w_in.t() + self.bias).transpose(0, 1)  # [T, B, N]
-        if noise and p.noise_std > 0:
+        if noise and (p.noise_std > 0 or self.log_noise is not None):
             xi = torch.randn(time, batch, self.n_units, generator=generator,
                              device=u.device, dtype=u.dtype)
-            eta = xi * (np.sqrt(2.0 * p.alpha) * p.noise_std)
+            eta = xi * (np.sqrt(2.0 * p.alpha) * self.noise_std)
         else:
             eta = torch.zeros(time, batch, self.n_units, device=u.device, dtype=u.dtype)
         w_rec = self.w_rec
@@ -302,4 +332,5 @@ class EIRNN(nn.Module):
         p = self.params
         n_i = int((self.sign < 0).sum())
         return (f"units={self.n_units} (E {self.n_units - n_i}, I {n_i}), tau={p.tau_ms} ms, "
-                f"dt={p.dt_ms} ms, sigma={p.noise_std}, embedding={p.embedding}")
+                f"dt={p.dt_ms} ms, sigma={float(self.noise_std):.4g}"
+                f"{' (learned)' if self.log_noise is not None else ''}, embedding={p.embedding}")

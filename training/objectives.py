@@ -185,9 +185,10 @@ class ActivityFit:
                             self.val_variance)
         correlations = self.correlations(rates)
         self._last_val = (model, rates)
-        return {"val_loss": float(terms["total"]),
+        # the plan's names: val_loss is the validation L_neuron; the whole loss has its own key
+        return {"val_loss": float(terms["L_neuron"]),
                 "val_correlation": finite_mean(correlations),
-                "val_L_neuron": float(terms["L_neuron"]), "val_L_trial": float(terms["L_trial"])}
+                "val_total_loss": float(terms["total"]), "val_L_trial": float(terms["L_trial"])}
 
     def correlations(self, rates) -> np.ndarray:
         """Per-neuron Pearson r of smoothed validation PSTHs (model vs recording)."""
@@ -225,6 +226,9 @@ class ActivityFit:
         return trials.rates.cpu().double().numpy() * self.counts_per_rate
 
     def details(self, model) -> dict:
+        """The log's keys of every ``report_every``-th epoch (the plan's names):
+        ``per_neuron_correlations``, ``E_mean_corr``, ``I_mean_corr``, ``n_E``, ``n_I``,
+        ``h0_stats`` (mean, std, min, max), ``fano_model``, ``fano_real``."""
         if self._last_val is not None and self._last_val[0] is model:
             rates = self._last_val[1]
         else:
@@ -233,10 +237,12 @@ class ActivityFit:
         e = self.e_mask.cpu().numpy()
         fano_model, fano_real = self.fano_factors(rates, self.eval_seed)
         h0 = model.initial_state.detach().cpu().numpy()
-        details = {"neuron_correlations": [None if not np.isfinite(v) else float(v) for v in r],
-                   "correlation_E": finite_mean(r[e]), "correlation_I": finite_mean(r[~e]),
-                   "h0_mean": float(h0.mean()), "h0_std": float(h0.std()),
-                   "h0_min": float(h0.min()), "h0_max": float(h0.max()),
+        details = {"per_neuron_correlations": [None if not np.isfinite(v) else float(v)
+                                               for v in r],
+                   "E_mean_corr": finite_mean(r[e]), "I_mean_corr": finite_mean(r[~e]),
+                   "n_E": int(e.sum()), "n_I": int((~e).sum()),
+                   "h0_stats": {"mean": float(h0.mean()), "std": float(h0.std()),
+                                "min": float(h0.min()), "max": float(h0.max())},
                    "fano_model": finite_mean(fano_model), "fano_real": finite_mean(fano_real)}
         if self.fano_note is not None:
             details["fano_note"] = f"not computable on the validation trials: {self.fano_note}"
@@ -244,18 +250,21 @@ class ActivityFit:
 
     @staticmethod
     def format_details(d: dict) -> list[str]:
-        r = np.array([np.nan if v is None else v for v in d["neuron_correlations"]], dtype=float)
+        """The plan's detailed block (E, I, Fano, h0), then the spread of the correlations."""
+        r = np.array([np.nan if v is None else v for v in d["per_neuron_correlations"]],
+                     dtype=float)
         finite = r[np.isfinite(r)]
         median, lowest = ((float(np.median(finite)), float(finite.min())) if finite.size
                           else (float("nan"), float("nan")))
-        fano = (f"Fano       {d['fano_note']}" if d.get("fano_note") else
-                f"Fano       model {d['fano_model']:.3f}  real {d['fano_real']:.3f}")
-        return [f"val_corr   mean {finite_mean(r):.3f}  E {d['correlation_E']:.3f}  "
-                f"I {d['correlation_I']:.3f}  median {median:.3f}  "
-                f"min {lowest:.3f}  neurons > 0.9: {int(np.sum(finite > 0.9))}/{r.size}",
-                f"h0         mean {d['h0_mean']:.3f}  std {d['h0_std']:.3f}  "
-                f"range [{d['h0_min']:.3f}, {d['h0_max']:.3f}]",
-                fano]
+        fano = (f"Fano factor: {d['fano_note']}" if d.get("fano_note") else
+                f"Fano factor: model={d['fano_model']:.2f}, real={d['fano_real']:.2f}")
+        h0 = d["h0_stats"]
+        return [f"E neurons: mean_corr={d['E_mean_corr']:.3f} (n={d['n_E']})",
+                f"I neurons: mean_corr={d['I_mean_corr']:.3f} (n={d['n_I']})",
+                fano,
+                f"h0: mean={h0['mean']:.2f}, std={h0['std']:.2f}",
+                f"val_corr: mean={finite_mean(r):.3f}, median={median:.3f}, min={lowest:.3f}, "
+                f"neurons > 0.9: {int(np.sum(finite > 0.9))}/{r.size}"]
 
     # -- state that must survive a resume
     def state_dict(self) -> dict:

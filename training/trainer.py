@@ -338,6 +338,11 @@ class Trainer:
         self.elapsed_s = float(state.get("elapsed_s", 0.0))
         _set_rng_states(state["rng"])
 
+    @property
+    def training_time_s(self) -> float:
+        """Training time of this run so far, every session (resumes) included."""
+        return float(self.elapsed_s + self._session_time())
+
     def _session_time(self) -> float:
         started = getattr(self, "_started", None)
         return 0.0 if started is None else time.perf_counter() - started
@@ -399,7 +404,9 @@ class Trainer:
         reason, message = "completed", f"reached max_epochs = {cfg.max_epochs}"
         after_epoch = getattr(self.objective, "after_epoch", None)
         silent = after_epoch is not None and not cfg.log_every and not cfg.report_every
-        bar = tqdm(total=cfg.max_epochs, initial=self.epoch, unit="epoch", desc="training",
+        bar = tqdm(total=cfg.max_epochs, initial=self.epoch, unit="epoch", desc="Epoch",
+                   bar_format="{desc} {n_fmt}/{total_fmt}: {percentage:3.0f}%|{bar}| "
+                              "[{elapsed}<{remaining}] {postfix}",
                    disable=None if cfg.progress and not silent else True, dynamic_ncols=True,
                    leave=False)
         try:
@@ -435,22 +442,30 @@ class Trainer:
                 if self._improved(metric):
                     self.best_metric, self.best_epoch = metric, epoch
                     self.save(self.best_path)
+                details = None
                 if cfg.report_every and epoch % cfg.report_every == 0:
                     with torch.no_grad():
-                        entry["details"] = self.objective.details(self.model)
+                        details = self.objective.details(self.model)
+                    clash = sorted(set(details) & set(entry))
+                    if clash:
+                        raise TrainingError(f"objective.details() returned {', '.join(clash)}, "
+                                            "which the epoch's log entry already has")
+                    entry.update(details)            # the log's every-report_every keys
                 if after_epoch is not None:
                     with torch.no_grad():
                         after_epoch(epoch, entry, self._print)
                     _check_json(entry, epoch)
                 self.log.append(entry)
-                self._report(entry, self.elapsed_s + self._session_time())
-                bar.update(1)
-                bar.set_postfix({k: _fmt(entry.get(k)) for k in ("train_loss", cfg.monitor)})
+                saved = None
                 if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0:
                     if cfg.epoch_name:
-                        self.save(self.epoch_path(epoch))
+                        saved = self.epoch_path(epoch)
+                        self.save(saved)
                     self.save(self.latest_path)
-                    self.write_log()
+                self.write_log()                     # every epoch, atomically
+                self._report(entry, self.elapsed_s + self._session_time(), details, saved)
+                bar.update(1)
+                bar.set_postfix(self._postfix(entry), refresh=False)
                 if cfg.early_stopping and epoch - self.best_epoch >= cfg.early_stopping:
                     reason = "early_stopping"
                     message = (f"no improvement of {cfg.monitor} for {cfg.early_stopping} "
@@ -483,7 +498,18 @@ class Trainer:
                      "epochs": self.log}, path)
         return path
 
-    def _report(self, entry: dict, elapsed: float) -> None:
+    def _postfix(self, entry: dict) -> dict:
+        """The bar's numbers: train_loss, val_corr (or the monitored metric), lr."""
+        shown = {"train_loss": _fmt(entry.get("train_loss"))}
+        if "val_correlation" in entry:
+            shown["val_corr"] = _fmt(entry["val_correlation"])
+        else:
+            shown[self.config.monitor] = _fmt(entry.get(self.config.monitor))
+        shown["lr"] = f"{entry['learning_rate']:.1e}"
+        return shown
+
+    def _report(self, entry: dict, elapsed: float, details: dict | None = None,
+                saved: Path | None = None) -> None:
         cfg = self.config
         epoch = entry["epoch"]
         if cfg.log_every and epoch % cfg.log_every == 0:
@@ -492,17 +518,17 @@ class Trainer:
                         + (f"val_corr: {corr:.3f} | " if corr is not None else
                            f"{cfg.monitor}: {entry[cfg.monitor]:.3f} | ")
                         + f"lr: {entry['learning_rate']:.1e} | time: {elapsed:.1f}s")
-        if "details" in entry:
-            lines = [f"{'=' * 20} Epoch {epoch} report {'=' * 20}",
-                     f"  train_loss {_fmt(entry['train_loss'])}  {cfg.monitor} "
-                     f"{_fmt(entry[cfg.monitor])}  lr {entry['learning_rate']:.1e}  "
-                     f"elapsed {elapsed:.1f}s",
-                     f"  best {cfg.monitor} {_fmt(self.best_metric)} at epoch {self.best_epoch}"
-                     f" ({epoch - self.best_epoch} epochs ago)"]
-            lines += ["  " + line for line in self.objective.format_details(entry["details"])]
+        if details is not None:
+            lines = [f"=== Epoch {epoch} Detailed Report ==="]
+            lines += ["  " + line for line in self.objective.format_details(details)]
+            lines.append(f"  best {cfg.monitor}: {_fmt(self.best_metric)} at epoch "
+                         f"{self.best_epoch} ({epoch - self.best_epoch} epochs ago); "
+                         f"lr {entry['learning_rate']:.1e}; elapsed {elapsed:.1f}s")
+            if saved is not None:
+                lines.append(f"  Saved checkpoint: {saved.relative_to(self.out_dir)}")
             self._print("\n".join(lines))
         if self._wandb is not None:
-            self._wandb.log({k: v for k, v in entry.items() if k != "details"}, step=epoch)
+            self._wandb.log({k: v for k, v in entry.items() if np.isscalar(v)}, step=epoch)
 
     def _start_wandb(self) -> None:
         if self.config.wandb == "off":
