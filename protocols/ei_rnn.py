@@ -792,7 +792,7 @@ def export(model, objective, recording, train_idx, val_idx, info,
                "pca_variance_real_top3": float(explained[:3].sum()),
                "spectral_radius": spectral_radius(w_rec) if np.all(np.isfinite(w_rec))
                else float("nan"),
-               "noise_std": float(model.noise_std),
+               "noise_std": model.sigma(),
                "condition_labels_json": json.dumps(info["condition_labels"]),
                "notes_json": json.dumps(notes),
                **{k: v for k, v in info.items() if not isinstance(v, list)}}

@@ -221,3 +221,27 @@ def test_gradients_reach_every_parameter():
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
         assert p.grad.abs().sum() > 0, name
+
+
+# ----------------------------------------------------------------------------- learned noise
+def test_learned_noise_starts_at_noise_std_and_follows_the_variance():
+    """model.learn_noise: sigma starts at noise_std, stays positive, and a loss on the
+    across-trial variance moves it the right way (down when the variance is too large)."""
+    torch.manual_seed(0)
+    model = EIRNN(labels_8020(10), 2, EIRNNParams(noise_std=0.1, learn_noise=True,
+                                                  embedding="linear", embed_dim=4))
+    assert model.sigma() == pytest.approx(0.1, rel=1e-6)
+    fixed = EIRNN(labels_8020(10), 2, EIRNNParams(noise_std=0.1, embedding="linear",
+                                                  embed_dim=4))
+    assert fixed.log_noise is None and fixed.sigma() == 0.1
+    u = torch.rand(1, 12, 2).expand(32, -1, -1)         # one condition, 32 trials
+    with torch.no_grad():
+        target = 0.25 * model(u, generator=torch.Generator().manual_seed(1)).var(dim=0).mean()
+    optimizer = torch.optim.Adam([model.log_noise], lr=1e-2)
+    for step in range(30):
+        rates = model(u, generator=torch.Generator().manual_seed(step))
+        loss = (rates.var(dim=0).mean() - target) ** 2
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert 0 < model.sigma() < 0.08

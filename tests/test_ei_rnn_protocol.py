@@ -286,6 +286,7 @@ def test_ctrl_c_saves_and_resume_finishes(tmp_path):
     (["--set", "data.path=/nonexistent/recording.mat"],
      "data.path: /nonexistent/recording.mat does not exist"),
     (["--set", "data.variables={rate: fr}"], "did you mean 'rates'"),
+    (["--set", "model.learn_noise=true", "--set", "model.noise_std=0"], "model.noise_std"),
     (["--set", "model.embeding=linear"], "did you mean 'embedding'"),
     (["--set", "model.embedding=conv"], "model.embedding"),
     (["--set", "model.n_heads=5"], "divisible"),

@@ -47,6 +47,9 @@ from torch import nn
 __all__ = ["EIRNNParams", "step", "dale", "spectral_radius", "EIRNN", "EMBEDDINGS"]
 
 EMBEDDINGS = ("linear", "attention")
+#: a learned sigma is exp(NOISE_LOG_SCALE * parameter): its steps in log(sigma) are this much
+#: larger than Adam's steps of the weights
+NOISE_LOG_SCALE = 10.0
 
 
 class EIRNNParams(NamedTuple):
@@ -259,8 +262,11 @@ class EIRNN(nn.Module):
         self.h0 = nn.Parameter(h0) if params.learn_h0 else None
         if not params.learn_h0:
             self.register_buffer("h0_fixed", h0)
-        # a learned sigma is kept as its logarithm (always positive, scale-free steps)
-        self.log_noise = (nn.Parameter(torch.tensor(float(np.log(params.noise_std))))
+        # a learned sigma is kept as log(sigma) / NOISE_LOG_SCALE: always positive, steps
+        # relative to sigma, and NOISE_LOG_SCALE times faster than the weights' (one number
+        # set by the whole network's variability; at Adam's 1e-3 it would need 1000s of epochs)
+        self.log_noise = (nn.Parameter(torch.tensor(float(np.log(params.noise_std))
+                                                    / NOISE_LOG_SCALE))
                           if params.learn_noise else None)
         n_e = int((labels == 0).sum())
         self.register_buffer("w_out", torch.zeros(n_outputs, n_e))
@@ -278,7 +284,15 @@ class EIRNN(nn.Module):
     @property
     def noise_std(self):
         """sigma: the learned value (a tensor) with ``learn_noise``, else ``params.noise_std``."""
-        return self.log_noise.exp() if self.log_noise is not None else self.params.noise_std
+        if self.log_noise is None:
+            return self.params.noise_std
+        return (self.log_noise * NOISE_LOG_SCALE).exp()
+
+    def sigma(self) -> float:
+        """sigma as a number (the learned value with ``learn_noise``)."""
+        if self.log_noise is None:
+            return float(self.params.noise_std)
+        return float(self.noise_std.detach())
 
     @property
     def initial_state(self) -> torch.Tensor:
@@ -332,5 +346,5 @@ class EIRNN(nn.Module):
         p = self.params
         n_i = int((self.sign < 0).sum())
         return (f"units={self.n_units} (E {self.n_units - n_i}, I {n_i}), tau={p.tau_ms} ms, "
-                f"dt={p.dt_ms} ms, sigma={float(self.noise_std):.4g}"
+                f"dt={p.dt_ms} ms, sigma={self.sigma():.4g}"
                 f"{' (learned)' if self.log_noise is not None else ''}, embedding={p.embedding}")
