@@ -79,8 +79,9 @@ SCHEMA = {
                      doc="time constant (alpha = dt/tau; dt is the recording's bin)"),
         "noise_std": Field("float", 0.1, low=0, doc="sigma of the private noise (rate units); "
                            "with learn_noise its starting value"),
-        "learn_noise": Field("bool", False, doc="learn sigma with the weights (one value; the "
-                             "variance and trial-matching terms set it)"),
+        "learn_noise": Field("bool", True, doc="learn sigma with the weights, starting at "
+                             "noise_std (one value; the variance and trial-matching terms set "
+                             "it): the model's trial-to-trial variability follows the data's"),
         "embedding": Field("str", "attention", choices=("linear", "attention"),
                            doc="input embedding e(u)"),
         "embed_dim": Field("int", 56, low=1, doc="width of e(u)"),
