@@ -1,7 +1,7 @@
 """Time the combined-plasticity network: all rules on vs static synapses, per back-end.
 
 The network is the one of the ``combined`` plasticity sub-experiment
-(:func:`protocols._plasticity_combined.build`, defaults of
+(:func:`protocols.plasticity.combined.build`, defaults of
 ``configs/plasticity_combined.yaml``) resized: ``--neurons`` split 80% E /
 20% I, and ``--synapses`` plastic E->E synapses (fixed in-degree
 ``k_ee = synapses / n_exc``; the initial E->E weights, their spread and the
@@ -101,7 +101,7 @@ def one_run(config, backend: str, plastic: bool, duration, build_root: Path) -> 
     from brian2 import second
 
     from models import devices, rng
-    from protocols import _plasticity_combined as combined
+    from protocols.plasticity import combined
 
     with devices.backend(backend, build_root=build_root) as device:
         b2.defaultclock.dt = config.protocol.dt

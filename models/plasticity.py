@@ -11,6 +11,12 @@ Public variable names: ``w`` (weight), ``lr_mod`` (modulator, shared),
 ``x_bcm`` (presynaptic rate trace, Hz), and on the postsynaptic neurons
 ``nu_bcm`` (rate trace, Hz) and ``theta_bcm`` (BCM threshold, Hz), ``nu_h``
 (rate trace of homeostatic scaling, Hz).
+
+Defaults follow the plasticity tutorial (``seeds/004``) where it gives them:
+Hebbian ``eta = 0.01``, ``ltd_ratio = 0.5``, bounds [0, 1]; BCM target 5 Hz,
+threshold starting at 0.5 Hz, ``tau_theta`` = 1 s; homeostatic target 5 Hz
+with a 1 s rate window (the time constant of the rate trace) and
+``tau_scaling`` = 10 s (its ``scaling_rate = 0.01`` every 100 steps of 1 ms).
 """
 from __future__ import annotations
 
@@ -74,18 +80,30 @@ def hebbian(eta: float = 0.01, ltd_ratio: float = 0.5, tau_pre=20 * ms, tau_post
         bounds=(float(w_min), float(w_max)))
 
 
-def weight_decay(decay_rate=0.1 * Hz, baseline: float = 0.0) -> SynapseModel:
+def weight_decay(decay_rate=0.1 * Hz, baseline: float = 0.0, gated: bool = False) -> SynapseModel:
     r"""Exponential relaxation of ``w`` toward ``baseline``:
-    :math:`\dot w = -\text{decay\_rate}\,(w - \text{baseline})` (a drift term,
-    not gated by ``lr_mod``: forgetting goes on while learning is paused)."""
+    :math:`\dot w = -\text{decay\_rate}\,(w - \text{baseline})`.
+
+    A drift term, by default not gated by ``lr_mod`` (forgetting goes on while
+    learning is paused).  ``gated=True`` multiplies it by ``lr_mod``, as the
+    tutorial applies decay together with each Hebbian update: a frozen
+    network (``lr_mod = 0``) then keeps its weights exactly.
+
+    ``decay_rate`` is a rate: the tutorial's decay per step ``d`` applied every
+    ``n`` steps of length ``dt`` is ``d / (n dt)`` (0.001 per 1 ms step: 1 Hz).
+    """
     if not isinstance(decay_rate, b2.Quantity) or decay_rate.dim != Hz.dim or decay_rate < 0:
         raise ValueError(f"decay_rate must be a rate >= 0 such as 0.1*Hz, got {decay_rate!r}")
+    if gated:
+        return SynapseModel(names=("weight_decay",), equations=(_MODULATOR,),
+                            drift=("-lr_mod * decay_rate * (w - w_baseline)",),
+                            params=(("decay_rate", decay_rate), ("w_baseline", float(baseline))))
     return SynapseModel(names=("weight_decay",), drift=("-decay_rate * (w - w_baseline)",),
                         params=(("decay_rate", decay_rate), ("w_baseline", float(baseline))))
 
 
-def bcm(eta=1 * Hz, target_rate=10 * Hz, tau_rate=100 * ms, tau_theta=1 * second,
-        w_min: float = 0.0, w_max: float = 1.0) -> SynapseModel:
+def bcm(eta=1 * Hz, target_rate=5 * Hz, tau_rate=100 * ms, tau_theta=1 * second,
+        w_min: float = 0.0, w_max: float = 1.0, theta_init=0.5 * Hz) -> SynapseModel:
     r"""BCM rule with a sliding threshold per postsynaptic neuron.
 
     Rates are exponential traces of the spikes (+1/``tau_rate`` per spike,
@@ -103,13 +121,22 @@ def bcm(eta=1 * Hz, target_rate=10 * Hz, tau_rate=100 * ms, tau_theta=1 * second
     1).  For a stationary input :math:`\theta` converges to
     :math:`\langle y^2\rangle/\nu_0`; for Poisson spiking at rate :math:`\nu`
     that is :math:`(\nu^2 + \nu/(2\tau_{rate}))/\nu_0`.  ``theta_bcm`` and
-    ``nu_bcm`` live on the postsynaptic neurons (in Hz).
+    ``nu_bcm`` live on the postsynaptic neurons, both in Hz (the rate unit of
+    the model); ``theta_bcm`` starts at ``theta_init``.
+
+    Defaults follow the tutorial's ``BCMThreshold(theta=0.5, target_rate=5.0,
+    tau=1000.0)``: :math:`\nu_0` = 5 Hz, :math:`\theta` starting at 0.5 Hz
+    (the tutorial compares it with rates in Hz), :math:`\tau_\theta` = 1 s
+    (1000 steps of 1 ms).  A threshold that starts below the rates potentiates
+    every active synapse until it has caught up (a few ``tau_theta``).
     """
     for name, value in (("tau_rate", tau_rate), ("tau_theta", tau_theta)):
         _positive_time(name, value)
     for name, value in (("eta", eta), ("target_rate", target_rate)):
         if not isinstance(value, b2.Quantity) or value.dim != Hz.dim or value <= 0:
             raise ValueError(f"{name} must be a rate > 0 such as 10*Hz, got {value!r}")
+    if not isinstance(theta_init, b2.Quantity) or theta_init.dim != Hz.dim or theta_init < 0:
+        raise ValueError(f"theta_init must be a rate >= 0 such as 0.5*Hz, got {theta_init!r}")
     return SynapseModel(
         names=("bcm",),
         equations=("dx_bcm/dt = -x_bcm / tau_bcm_rate : Hz (clock-driven)", _MODULATOR),
@@ -123,7 +150,7 @@ def bcm(eta=1 * Hz, target_rate=10 * Hz, tau_rate=100 * ms, tau_theta=1 * second
         neuron_reset=("nu_bcm += 1 / tau_bcm_rate",),
         # explicit Euler step for the threshold (tau_theta >> dt), so that the
         # membrane equations stay linear and are still integrated exactly
-        neuron_init=(("theta_bcm", target_rate),),   # start at the target, not at 0
+        neuron_init=(("theta_bcm", theta_init),),
         neuron_step=("theta_bcm += dt * (nu_bcm**2 / nu0_bcm - theta_bcm) / tau_theta_bcm",),
         bounds=(float(w_min), float(w_max)))
 
@@ -218,6 +245,12 @@ def homeostatic_scaling(target_rate=5 * Hz, tau_scaling=10 * second, tau_rate=1 
     391:892), so relative weights are kept while the rate approaches
     :math:`\nu_0` = ``target_rate``.  Not gated by ``lr_mod`` (homeostasis keeps
     working while learning is paused).
+
+    Defaults are the tutorial's ``homeostatic_scaling(target_rate=5.0,
+    time_window=1000, scaling_rate=0.01)`` applied every 100 steps of 1 ms:
+    :math:`\nu_0` = 5 Hz; ``tau_rate`` = 1 s, the rate window (an exponential
+    window here, a sliding one there); ``tau_scaling`` = 10 s (a relative
+    change of 0.01 per 100 ms).
     """
     for name, value in (("tau_scaling", tau_scaling), ("tau_rate", tau_rate)):
         _positive_time(name, value)

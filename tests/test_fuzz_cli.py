@@ -120,6 +120,12 @@ def value_strategy(field: Field):
             st.lists(item, min_size=0, max_size=4).map(lambda xs: "[" + ", ".join(xs) + "]"),
             st.tuples(item, item, st.integers(-2, 6)).map(
                 lambda t: f"{{start: {t[0]}, stop: {t[1]}, num: {t[2]}}}"))
+    elif kind == "names":
+        key = st.sampled_from(list(field.choices or ("a",)) + ["rats", "x y"])
+        name = st.text(alphabet="abcxyz_", min_size=0, max_size=8)
+        empty = "''"
+        valid = st.dictionaries(key, name, max_size=3).map(
+            lambda d: "{" + ", ".join(f"{k}: {v or empty}" for k, v in d.items()) + "}")
     else:  # pragma: no cover - a new kind needs a strategy here
         raise AssertionError(kind)
     return st.one_of(valid, valid, HOSTILE_TEXT)

@@ -113,10 +113,17 @@ def test_memory_estimate_grows_with_recorded_weights_and_refuses_the_impossible(
 
 
 def test_defaults_and_shipped_configs_are_accepted():
+    from protocols import sweep
+
     for path in sorted(CONFIGS.glob("plasticity_*.yaml")):
-        cfg = load_config(path, plasticity.SCHEMA)
-        plasticity.validate(cfg)
-        need, _ = plasticity.estimate_memory(cfg)
+        if sweep.requested(path):        # the learning-rate sweep and grid
+            cfg = sweep.load(path, plasticity.SCHEMA)
+            sweep.validate(cfg, plasticity)
+            need, _ = sweep.Sweep(plasticity).estimate_memory(cfg, jobs=1)
+        else:
+            cfg = load_config(path, plasticity.SCHEMA)
+            plasticity.validate(cfg)
+            need, _ = plasticity.estimate_memory(cfg)
         assert need < 4 * 2**30, path.name
 
 
@@ -143,7 +150,7 @@ def test_empty_index_arrays_give_an_inactive_synapses_object_that_runs():
 
 
 def test_pattern_schedule_size_follows_the_duration_not_the_show():
-    from protocols._plasticity_hebbian import pattern_schedule
+    from protocols.plasticity.hebbian import pattern_schedule
 
     cfg = _config("hebbian", ["hebbian.show=1e5 s", "hebbian.gap=0 s"]).hebbian
     shown = pattern_schedule(cfg, 0.25)
@@ -154,7 +161,7 @@ def test_pattern_schedule_size_follows_the_duration_not_the_show():
 
 
 def test_bcm_selectivity_counts_each_window_and_is_nan_without_spikes():
-    from protocols._plasticity_bcm import _selectivity
+    from protocols.plasticity.bcm import _selectivity
 
     # unit 0: 3 spikes in A phases, 1 in B, all in window 0; unit 1 silent
     t, sel = _selectivity([0, 0, 0, 0], [0.1, 0.2, 1.1, 0.6], 2, duration_s=4.0,

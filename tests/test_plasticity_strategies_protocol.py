@@ -6,7 +6,7 @@ import pytest
 
 from analysis.results import load
 from protocols import cli
-from protocols._plasticity_strategies import schedules
+from protocols.plasticity.strategies import schedules
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 

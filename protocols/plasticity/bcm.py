@@ -31,17 +31,20 @@ SECTION = {
                       doc="rate of the other inputs"),
     "period": Field("quantity", "500 ms", unit="time", low=0, low_open=True,
                     doc="each pattern is shown this long, then the other"),
-    "r0": Field("quantity", "2 Hz", unit="frequency", low=0, doc="spontaneous rate of a unit"),
+    "r0": Field("quantity", "0.2 Hz", unit="frequency", low=0, doc="spontaneous rate of a unit"),
     "gain": Field("float", 2.0, low=0, low_open=True, doc="rate per mV of synaptic input (Hz/mV)"),
     "tau_syn": Field("quantity", "5 ms", unit="time", low=0, low_open=True,
                      doc="decay of a unit's synaptic input"),
     "w_init": Field("float", 0.05, low=0, doc="mean initial weight"),
     "w_init_spread": Field("float", 0.1, low=0, high=1,
                            doc="relative spread (std) of the initial weights"),
-    "eta": Field("quantity", "0.02 Hz", unit="frequency", low=0, low_open=True,
+    "eta": Field("quantity", "0.002 Hz", unit="frequency", low=0, low_open=True,
                  doc="BCM learning rate"),
-    "target_rate": Field("quantity", "20 Hz", unit="frequency", low=0, low_open=True,
-                         doc="nu0 of the BCM rule"),
+    "target_rate": Field("quantity", "5 Hz", unit="frequency", low=0, low_open=True,
+                         doc="nu0 of the BCM rule (the tutorial's target_rate)"),
+    "theta_init": Field("quantity", "0.5 Hz", unit="frequency", low=0,
+                        doc="initial sliding threshold theta (Hz, the unit of the rates it is "
+                            "compared with; the tutorial's theta=0.5)"),
     "tau_rate": Field("quantity", "100 ms", unit="time", low=0, low_open=True,
                       doc="time constant of the rate traces"),
     "tau_theta": Field("quantity", "1 s", unit="time", low=0, low_open=True,
@@ -64,7 +67,7 @@ def validate(cfg, source, dt) -> None:
     Each selectivity window must show both patterns, and one window at
     least must fit in the run.
     """
-    from protocols import _plasticity_checks as checks
+    from protocols.plasticity import checks
 
     checks.steps(source, "bcm.duration", cfg.duration, checks.MS_CLOCK_S, "the weight clip")
     checks.window(source, "bcm.period", cfg.period, low=(dt, "protocol.dt"),
@@ -96,7 +99,7 @@ def run(config, device):
     from brian2 import Hz, mV, second
 
     from models import plasticity, rng, synapses
-    from protocols._plasticity_checks import finite_ratio
+    from protocols.plasticity.checks import finite_ratio
 
     cfg = config.bcm
     n_in, n_units, half = cfg.n_inputs, cfg.n_units, cfg.n_inputs // 2
@@ -110,7 +113,8 @@ def run(config, device):
                              namespace={"pattern": pattern, "n_half": half,
                                         "rate_high": cfg.rate_high, "rate_low": cfg.rate_low})
     model = synapses.exponential() + plasticity.bcm(
-        eta=cfg.eta, target_rate=cfg.target_rate, tau_rate=cfg.tau_rate, tau_theta=cfg.tau_theta)
+        eta=cfg.eta, target_rate=cfg.target_rate, tau_rate=cfg.tau_rate, tau_theta=cfg.tau_theta,
+        theta_init=cfg.theta_init)
     parts = synapses.neuron_equations(model)
     units = b2.NeuronGroup(
         n_units, "dI_syn/dt = -I_syn / tau_unit : volt\n" + parts.equations,
@@ -127,9 +131,10 @@ def run(config, device):
     syn = synapses.build(inputs, units, model, i=pre, j=post, w=np.clip(w0, 0, None),
                          name="bcm_synapses")
     traces = b2.StateMonitor(units, ["theta_bcm", "nu_bcm"], record=True,
-                             dt=TRACE_SAMPLE_S * second)
-    weights = b2.StateMonitor(syn, "w", record=True, dt=WEIGHT_SAMPLE_S * second)
-    spikes = b2.SpikeMonitor(units)
+                             dt=TRACE_SAMPLE_S * second, name="bcm_traces")
+    weights = b2.StateMonitor(syn, "w", record=True, dt=WEIGHT_SAMPLE_S * second,
+                              name="bcm_weights")
+    spikes = b2.SpikeMonitor(units, name="bcm_spikes")
     net = b2.Network(inputs, units, syn, traces, weights, spikes)
     device.run(net, cfg.duration)
 
@@ -140,7 +145,7 @@ def run(config, device):
     nu0, step = float(cfg.target_rate / Hz), TRACE_SAMPLE_S
     decay = np.exp(-step / float(cfg.tau_theta / second))
     y2 = np.empty_like(y)
-    y2[:, 0] = nu0 ** 2
+    y2[:, 0] = float(cfg.theta_init / Hz) * nu0     # so that y2 / nu0 starts where theta does
     for k in range(1, y.shape[1]):
         y2[:, k] = decay * y2[:, k - 1] + (1 - decay) * y[:, k] ** 2
     y2 /= nu0
@@ -196,7 +201,7 @@ def report(result, figures):
     """Threshold vs <y^2>/nu0; weights of A and B; selectivity over time."""
     import matplotlib.pyplot as plt
 
-    from protocols._plasticity_checks import fmt
+    from protocols.plasticity.checks import fmt
 
     points = list(result.points.values())
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.3))

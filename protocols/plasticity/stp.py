@@ -42,7 +42,7 @@ def validate(cfg, source, dt) -> None:
     """
     from brian2 import second
 
-    from protocols import _plasticity_checks as checks
+    from protocols.plasticity import checks
 
     rates = [float(r) for r in cfg.rates_hz]
     checks.distinct(source, "stp.rates_hz", rates, lambda r: point_name("depressing", r))
@@ -86,8 +86,10 @@ def run(config, device):
         starts.append(len(times))
         indices += [k] * len(spike_times)
         times += spike_times.tolist()
-    source = b2.SpikeGeneratorGroup(len(pairs), np.array(indices), np.array(times) * second)
-    target = b2.NeuronGroup(len(pairs), "I_syn : volt", threshold="False")
+    source = b2.SpikeGeneratorGroup(len(pairs), np.array(indices), np.array(times) * second,
+                                    name="stp_source")
+    target = b2.NeuronGroup(len(pairs), "I_syn : volt", threshold="False", reset="",
+                            name="stp_target")
     groups = []
     for preset in PRESETS:
         model = synapses.exponential(w_unit=1 * mV) + getattr(plasticity, preset)()
@@ -95,8 +97,9 @@ def run(config, device):
         groups.append((preset, model, synapses.build(source, target, model, i=ks, j=ks, w=1.0,
                                                      name=f"stp_{preset}")))
     # what each target has received, sampled just after each step's synapses
-    received = b2.StateMonitor(target, "I_syn", record=True, when="after_synapses")
-    spikes = b2.SpikeMonitor(source)
+    received = b2.StateMonitor(target, "I_syn", record=True, when="after_synapses",
+                               name="stp_received")
+    spikes = b2.SpikeMonitor(source, name="stp_spikes")
     net = b2.Network(source, target, received, spikes, *[g for _, _, g in groups])
     device.run(net, cfg.duration)
 
@@ -129,7 +132,7 @@ def run(config, device):
 
 def report(result, figures):
     """Efficacy per spike with the analytic steady state; steady state vs rate; PPR."""
-    from protocols._plasticity_checks import fmt
+    from protocols.plasticity.checks import fmt
     from protocols.plasticity import config_value
 
     import matplotlib.pyplot as plt

@@ -7,10 +7,16 @@ postsynaptic units (linear Poisson neurons, rate ``r0 + gain * I_syn``) are
 driven by all inputs through synapses with :func:`models.plasticity.hebbian`
 + :func:`models.plasticity.weight_decay`.
 
-Measures: weight mean, std, min and max over time; per synapse, the
-co-activation count (presynaptic and postsynaptic spikes in the same
-``coactivity_bin``, summed over the run) against the weight change, with
+Measures: weight mean, std, min and max over time; the change of the mean
+weight and the variance of the final weights (the tutorial's
+``test_parameters`` measures: ``weight_change``, ``weight_variance``); per
+synapse, the co-activation count (presynaptic and postsynaptic spikes in the
+same ``coactivity_bin``, summed over the run) against the weight change, with
 Pearson's r; the final weight matrix.
+
+Selective plasticity (``selective_k`` > 0, :mod:`protocols.plasticity.selective`):
+learning only while at least ``selective_k`` neurons spiked in the last
+``selective_window``; the fraction of the run with learning on is a measure.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from analysis import plots
 from analysis.spikes import bin_spikes
 from analysis.stats import pearson
 from protocols.config import ConfigError, Field
+from protocols.plasticity import selective
 
 SECTION = {
     "n_inputs": Field("int", 100, low=2, doc="input neurons"),
@@ -35,13 +42,15 @@ SECTION = {
     "w_init": Field("float", 0.1, low=0, doc="mean initial weight"),
     "w_init_spread": Field("float", 0.3, low=0, high=1, doc="relative spread of initial weights"),
     "eta": Field("float", 0.002, low=0, doc="Hebbian learning rate"),
-    "ltd_ratio": Field("float", 0.25, low=0, doc="depression per presynaptic spike / eta"),
+    "ltd_ratio": Field("float", 0.3, low=0,
+                       doc="depression per presynaptic spike / eta (the tutorial's range 0.3-0.8)"),
     "w_max": Field("float", 1.0, low=0, low_open=True, doc="upper weight bound"),
     "decay_rate": Field("quantity", "0.05 Hz", unit="frequency", low=0,
                         doc="relaxation of the weights toward 0"),
     "duration": Field("quantity", "30 s", unit="time", low=0, low_open=True, doc="run length"),
     "coactivity_bin": Field("quantity", "20 ms", unit="time", low=0, low_open=True,
                             doc="pre and post spikes in the same bin count as one co-activation"),
+    **selective.SECTION,
 }
 
 
@@ -53,7 +62,7 @@ ESTIMATE_RATE_HZ = 100.0
 
 def validate_patterns(cfg, source, section: str, dt) -> None:
     """Schedule and weight decay (shared with ``strategies``): ``ConfigError`` naming the key."""
-    from protocols import _plasticity_checks as checks
+    from protocols.plasticity import checks
 
     if cfg.n_patterns > cfg.n_inputs:
         raise ConfigError(source, f"{section}.n_patterns",
@@ -69,9 +78,11 @@ def validate_patterns(cfg, source, section: str, dt) -> None:
 
 def validate(cfg, source, dt) -> None:
     """Refuse what the run cannot do or measure: ``ConfigError`` naming the key."""
-    from protocols import _plasticity_checks as checks
+    from protocols.plasticity import checks
 
     validate_patterns(cfg, source, "hebbian", dt)
+    selective.validate(cfg, source, "hebbian", n_inputs=cfg.n_inputs, n_units=cfg.n_units,
+                       duration=cfg.duration)
     checks.window(source, "hebbian.coactivity_bin", cfg.coactivity_bin,
                   low=(dt, "protocol.dt"), high=(cfg.duration, "hebbian.duration"),
                   why="co-activations are counted in whole bins of the run, each at least "
@@ -88,7 +99,10 @@ def memory_parts(cfg, dt) -> dict:
             "weight samples": 3 * 8 * n_syn * (duration_s / WEIGHT_SAMPLE_S + 1),
             "spikes": 32 * duration_s * (cfg.n_inputs * in_rate + cfg.n_units * ESTIMATE_RATE_HZ),
             "co-activity bins": 9 * (cfg.n_inputs + cfg.n_units) * n_bins,
-            "pattern schedule": 24 * (duration_s * 1000 + 2)}
+            "pattern schedule": 24 * (duration_s * 1000 + 2),
+            "selective gate": (8 * float(cfg.selective_window) * 1000
+                               * (cfg.n_inputs + cfg.n_units) + 4 * duration_s * 1000
+                               if cfg.selective_k else 0)}
 
 
 def run(config, device):
@@ -112,9 +126,17 @@ def run(config, device):
     w0 = np.clip(cfg.w_init * (1 + cfg.w_init_spread * draws.standard_normal(len(pre))),
                  0, cfg.w_max)
     syn = synapses.build(inputs, units, model, i=pre, j=post, w=w0, name="hebb_synapses")
-    weights = b2.StateMonitor(syn, "w", record=True, dt=WEIGHT_SAMPLE_S * second)
-    in_spikes, out_spikes = b2.SpikeMonitor(inputs), b2.SpikeMonitor(units)
+    weights = b2.StateMonitor(syn, "w", record=True, dt=WEIGHT_SAMPLE_S * second,
+                              name="hebb_weights")
+    in_spikes = b2.SpikeMonitor(inputs, name="hebb_input_spikes")
+    out_spikes = b2.SpikeMonitor(units, name="hebb_unit_spikes")
     net = b2.Network(inputs, units, syn, weights, in_spikes, out_spikes)
+    gate = None
+    if cfg.selective_k > 0:
+        gate = selective.gate([syn], selective.watched(cfg, inputs, units), k=cfg.selective_k,
+                              window=cfg.selective_window, duration=cfg.duration,
+                              name="hebb_gate")
+        net.add(gate)
     device.run(net, cfg.duration)
 
     w_hist = np.asarray(weights.w)                     # synapse x time
@@ -130,7 +152,10 @@ def run(config, device):
     change = (w_final - w0).reshape(n_units, n_in)
     r, p, n = pearson(coactive.ravel(), change.ravel())
     attrs = {"pearson_r": r, "pearson_p": p, "n_synapses": n,
+             "w_mean_initial": float(w0.mean()), "w_std_initial": float(w0.std()),
              "w_mean_final": float(w_final.mean()), "w_std_final": float(w_final.std()),
+             "w_change_mean": float(w_final.mean() - w0.mean()),
+             "w_var_final": float(w_final.var()),
              "w_min_final": float(w_final.min()), "w_max_final": float(w_final.max()),
              "w_max_bound": float(cfg.w_max), "n_patterns": n_pat, "n_units": n_units,
              "unit_rate_hz": float(out_spikes.num_spikes / n_units / duration_s)}
@@ -139,6 +164,13 @@ def run(config, device):
             "w_min": w_hist.min(axis=0), "w_max": w_hist.max(axis=0),
             "coactivation": coactive, "weight_change": change,
             "w_final": w_final.reshape(n_units, n_in)}
+    attrs["learning_time_fraction"] = 1.0
+    attrs["selective_k"] = int(cfg.selective_k)
+    if gate is not None:
+        attrs["learning_time_fraction"] = float(np.mean(gate.history > 0))
+        attrs["selective_window_ms"] = gate.window_ms
+        attrs["selective_population"] = cfg.selective_population
+        data["lr_gate"] = gate.history
     return [("hebbian", attrs, data)]
 
 
@@ -184,7 +216,7 @@ def report(result, figures):
     """Weight statistics over time, co-activation vs weight change, final weights."""
     import matplotlib.pyplot as plt
 
-    from protocols._plasticity_checks import fmt
+    from protocols.plasticity.checks import fmt
 
     point = result.point
     a, d = point.attrs, point.data
@@ -217,5 +249,10 @@ def report(result, figures):
              f"| final weights mean ± std | {a['w_mean_final']:.3f} ± {a['w_std_final']:.3f} |",
              f"| final weights min / max (bounds 0 / {a['w_max_bound']:g}) | "
              f"{a['w_min_final']:.3f} / {a['w_max_final']:.3f} |",
+             f"| change of the mean weight | {a.get('w_change_mean', float('nan')):+.4f} |",
+             f"| variance of the final weights | {a.get('w_var_final', float('nan')):.5f} |",
              f"| mean unit rate (Hz) | {a['unit_rate_hz']:.1f} |"]
+    if a.get("selective_k", 0) > 0:
+        lines += ["", selective.report_line(d["lr_gate"], a["selective_k"],
+                                            a["selective_window_ms"], a["selective_population"])]
     return made, lines

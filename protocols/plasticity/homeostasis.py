@@ -34,7 +34,7 @@ One copy per entry of ``scales``, all side by side in one Brian2 network and
 one run, with the *same* connectivity (drawn once) and independent Poisson
 inputs: the excitatory weights onto E (input and recurrent) start at
 ``scale`` times their calibrated values (``scale = 1`` puts the copy near the
-target rate; the defaults 0.65 and 1.45 start it at about 0.5x and 2x).
+target rate; the defaults 0.75 and 1.45 start it at about 0.6x and 2x).
 
 Measures
 --------
@@ -70,20 +70,20 @@ SECTION = {
     "k_ee": Field("int", 15, low=0, doc="recurrent E inputs per E neuron"),
     "k_ei": Field("int", 30, low=0, doc="E inputs per I neuron"),
     "k_ie": Field("int", 16, low=0, doc="I inputs per E neuron"),
-    "w_input": Field("float", 1.0, low=0, low_open=True,
+    "w_input": Field("float", 0.75, low=0, low_open=True,
                      doc="calibrated input->E weight (units of 10 mV)"),
-    "w_ee": Field("float", 1.0, low=0, doc="calibrated E->E weight (units of 10 mV)"),
+    "w_ee": Field("float", 0.75, low=0, doc="calibrated E->E weight (units of 10 mV)"),
     "w_input_inh": Field("float", 0.4, low=0, doc="input->I weight (static)"),
     "w_ei": Field("float", 0.5, low=0, doc="E->I weight (static)"),
     "w_ie": Field("float", 0.8, low=0, doc="I->E weight magnitude (static, inhibitory)"),
-    "scales": Field("float_list", [0.65, 1.0, 1.45], low=0.01, high=10,
+    "scales": Field("float_list", [0.75, 1.0, 1.45], low=0.01, high=10,
                     doc="initial factor on the excitatory weights onto E, one copy each"),
-    "target_rate": Field("quantity", "10 Hz", unit="frequency", low=0, low_open=True,
-                         doc="homeostatic target rate nu_0"),
+    "target_rate": Field("quantity", "5 Hz", unit="frequency", low=0, low_open=True,
+                         doc="homeostatic target rate nu_0 (the tutorial's 5 Hz)"),
     "tau_scaling": Field("quantity", "2 s", unit="time", low=0, low_open=True,
                          doc="time constant of the multiplicative scaling"),
-    "tau_rate": Field("quantity", "500 ms", unit="time", low=0, low_open=True,
-                      doc="time constant of the rate trace nu_h"),
+    "tau_rate": Field("quantity", "1 s", unit="time", low=0, low_open=True,
+                      doc="time constant of the rate trace nu_h (the tutorial's 1 s window)"),
     "w_max": Field("float", 5.0, low=0, low_open=True, doc="upper bound of the scaled weights"),
     "duration": Field("quantity", "30 s", unit="time", low=0, low_open=True,
                       doc="simulated time"),
@@ -110,7 +110,7 @@ def point_name(scale: float) -> str:
 
 def validate(cfg, source, dt) -> None:
     """Refuse what the run cannot draw, do or measure: ``ConfigError`` naming the key."""
-    from protocols import _plasticity_checks as checks
+    from protocols.plasticity import checks
 
     checks.distinct(source, "homeostasis.scales", [float(x) for x in cfg.scales], point_name)
     checks.indegree(source, "homeostasis.k_input", cfg.k_input, cfg.n_input, "homeostasis.n_input")
@@ -312,7 +312,7 @@ def _colours(points):
 
 def report(result, figures):
     """Rate over time with the target; mean excitatory weights over time; table."""
-    from protocols._plasticity_checks import fmt
+    from protocols.plasticity.checks import fmt
     from protocols.plasticity import config_value
 
     import matplotlib.pyplot as plt

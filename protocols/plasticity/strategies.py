@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from analysis import plots
-from protocols._plasticity_hebbian import SECTION as HEBBIAN_SECTION
-from protocols._plasticity_hebbian import pattern_inputs, pattern_schedule, poisson_units
+from protocols.plasticity.hebbian import SECTION as HEBBIAN_SECTION
+from protocols.plasticity.hebbian import pattern_inputs, pattern_schedule, poisson_units
 from protocols.config import Field
 
 STRATEGIES = ("continuous", "periodic", "epochs", "reward", "curriculum")
@@ -60,8 +60,8 @@ def validate(cfg, source, dt) -> None:
     milliseconds; the periodic and epoch strategies must switch at least once
     within the run (else they repeat the continuous one).
     """
-    from protocols import _plasticity_checks as checks
-    from protocols._plasticity_hebbian import validate_patterns
+    from protocols.plasticity import checks
+    from protocols.plasticity.hebbian import validate_patterns
 
     validate_patterns(cfg, source, "strategies", dt)
     for key, at_least_one in (("period_on", True), ("period_off", False), ("epoch", True),
@@ -131,7 +131,8 @@ def run(config, device):
         syn.namespace["lr_schedule"] = b2.TimedArray(lr[name], dt=1 * ms)
         syn.run_regularly("lr_mod = lr_schedule(t)", dt=1 * ms, when="start",
                           name=f"lr_{name}")
-        monitors[name] = b2.StateMonitor(syn, "w", record=True, dt=WEIGHT_SAMPLE_S * second)
+        monitors[name] = b2.StateMonitor(syn, "w", record=True, dt=WEIGHT_SAMPLE_S * second,
+                                         name=f"weights_{name}")
         objects += [units, syn, monitors[name]]
     net = b2.Network(*objects)
     device.run(net, cfg.duration)

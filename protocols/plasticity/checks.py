@@ -95,14 +95,15 @@ def euler_rate(source, key: str, rate, clock, clock_name: str) -> None:
                           "decays)")
 
 
-def whole_ms(source, key: str, value, *, at_least_one: bool) -> None:
+def whole_ms(source, key: str, value, *, at_least_one: bool,
+             why: str = "the schedule is set once every millisecond") -> None:
     """Refuse a schedule time that is not a whole number of milliseconds."""
     n_ms = seconds(value) / SCHEDULE_STEP_S
     if abs(n_ms - round(n_ms)) > 1e-6 * max(1.0, n_ms) or (at_least_one and round(n_ms) < 1):
         lowest = "at least 1 ms" if at_least_one else "0 ms or more"
         raise ConfigError(source, key,
                           f"got {show(value)}; allowed a whole number of milliseconds, "
-                          f"{lowest} (because the schedule is set once every millisecond)")
+                          f"{lowest} (because {why})")
 
 
 def indegree(source, key: str, k: int, n_pre: int, pre_key: str, *,
