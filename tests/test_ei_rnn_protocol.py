@@ -221,6 +221,8 @@ def test_readout_of_the_exported_rates_gives_the_reported_decoding(quick_run):
 
 
 # ----------------------------------------------------------------------------- resume
+@pytest.mark.slow   # 30 s; the fast suite keeps the Ctrl+C resume and the trainer's
+# in-process bit-identical resume (tests/test_trainer.py)
 def test_resume_on_the_command_line_equals_a_straight_run(tmp_path, capsys):
     assert main(["run", QUICK, "--out", str(tmp_path / "a"),
                  "--set", "trainer.max_epochs=7"]) == 0

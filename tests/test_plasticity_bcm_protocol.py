@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from analysis.results import load
 from protocols import cli
@@ -9,6 +10,8 @@ from protocols import cli
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
+@pytest.mark.slow   # 75 s cold; the fast suite keeps BCM's fixed point and selectivity
+# (tests/test_plasticity.py) and this experiment's checkpoint/resume
 def test_bcm_units_become_selective_and_theta_tracks_its_fixed_point(tmp_path):
     assert cli.main(["run", str(CONFIGS / "plasticity_bcm.yaml"), "--out", str(tmp_path),
                      "--set", "bcm.n_units=4", "--set", "bcm.duration=45 s"]) == 0
