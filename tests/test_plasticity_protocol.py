@@ -9,6 +9,8 @@ from protocols import cli
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
+@pytest.mark.slow   # 47 s cold; the STP steady states against theory stay in the fast suite
+# (tests/test_plasticity.py), and the stp experiment's resume (test_plasticity_checkpoint.py)
 def test_stp_experiment_matches_theory_and_reports(tmp_path):
     """Every (preset, rate) steady state within 2% of Tsodyks-Markram; PPR says which is which."""
     assert cli.main(["run", str(CONFIGS / "plasticity_stp.yaml"), "--out", str(tmp_path),
